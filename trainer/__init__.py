@@ -1,0 +1,1 @@
+"""Transfer-learning trainer: ``python -m trainer.fit`` and ``python -m trainer.export``."""
