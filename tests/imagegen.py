@@ -1,0 +1,35 @@
+"""Deterministic test images, generated on the fly (tests never read committed images)."""
+
+import io
+
+import numpy as np
+from PIL import Image
+
+
+def synthetic_rgb(width: int, height: int, seed: int = 0, content: str = "mixed") -> np.ndarray:
+    """A uint8 ``(height, width, 3)`` image: ``noise``, ``flat``, ``gradient`` or ``mixed``."""
+    rng = np.random.default_rng(seed)
+    if content == "noise":
+        return rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    if content == "flat":
+        return np.broadcast_to(rng.integers(0, 256, 3, dtype=np.uint8), (height, width, 3)).copy()
+    yy, xx = np.mgrid[0:height, 0:width]
+    gradient = np.stack(
+        [
+            255 * xx / max(width - 1, 1),
+            255 * yy / max(height - 1, 1),
+            127.5 + 127.5 * np.sin((xx + yy) / max(3.0, min(width, height) / 7)),
+        ],
+        axis=-1,
+    )
+    if content == "gradient":
+        return np.clip(np.rint(gradient), 0, 255).astype(np.uint8)
+    noise = rng.normal(0, 25, (height, width, 3))
+    return np.clip(np.rint(gradient + noise), 0, 255).astype(np.uint8)
+
+
+def encode(rgb: np.ndarray, fmt: str = "JPEG", **options: object) -> bytes:
+    """Encode an RGB array with Pillow (``fmt`` as Pillow names it)."""
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format=fmt, **options)
+    return buffer.getvalue()
