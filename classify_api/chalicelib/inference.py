@@ -1,0 +1,127 @@
+"""The model behind /classify: image bytes in, one JSON-ready result out.
+
+:class:`Predictor` wraps one onnxruntime session and the :class:`shared.ModelContract` read from
+the model's own metadata, so labels and preprocessing can never drift from what was trained. It is
+also the API the trainer's demo calls directly.
+"""
+
+import os
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from shared import ContractError, ModelContract, PreprocessSpec, decode, preprocess
+from shared.model_contract import INPUT_NAME, OUTPUT_NAME
+
+_DECIMALS = 6  # probabilities: float32 carries ~7 significant digits
+
+
+class Predictor:
+    """One loaded model. Create it once per process: building the session costs ~0.1-1 s."""
+
+    def __init__(self, session: Any, contract: ModelContract, load_ms: float = 0.0) -> None:
+        self._session = session
+        self.contract = contract
+        self.load_ms = load_ms
+        _check_signature(session, contract)
+
+    @classmethod
+    def from_path(cls, path: str | os.PathLike[str]) -> "Predictor":
+        """Load an exported model. Raises ``FileNotFoundError``, ``ContractError`` or
+        onnxruntime's own errors for a file that is not a usable skyclass model."""
+        started = time.perf_counter()
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"no model file at {os.fspath(path)}")
+        # Imported here, not at module level: `chalice package`/`deploy` import app.py and must
+        # not need onnxruntime, and a cold start should not pay for it before the first request.
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Lambda grants vCPUs in proportion to memory (one full vCPU at 1769 MB); the operators
+        # of one image are the only parallel work, so use every core for them.
+        options.intra_op_num_threads = max(1, os.cpu_count() or 1)
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        session = ort.InferenceSession(
+            os.fspath(path), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+        contract = ModelContract.from_metadata(session.get_modelmeta().custom_metadata_map)
+        return cls(session, contract, load_ms=(time.perf_counter() - started) * 1000)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.contract.labels
+
+    @property
+    def spec(self) -> PreprocessSpec:
+        return self.contract.spec
+
+    @property
+    def model_info(self) -> dict[str, Any]:
+        info: Mapping[str, Any] = self.contract.info
+        return {"version": info.get("model_version"), "created": info.get("created")}
+
+    def predict(self, image_bytes: bytes, top: int | None = None) -> dict[str, Any]:
+        """Classify one encoded image; ``top`` limits the ranked list (default: every label).
+
+        Raises ``shared.DecodeError`` (or ``ImageTooLargeError``) for bytes that are not a
+        supported image, ``ValueError`` for ``top < 1``.
+        """
+        if top is not None and top < 1:
+            raise ValueError(f"top must be at least 1, got {top}")
+        t0 = time.perf_counter()
+        rgb = decode(image_bytes, min_short_side=self.spec.resize)
+        t1 = time.perf_counter()
+        batch = preprocess(rgb, self.spec)
+        t2 = time.perf_counter()
+        (output,) = self._session.run([OUTPUT_NAME], {INPUT_NAME: batch})
+        t3 = time.perf_counter()
+        # The exported graph ends in softmax already (skyclass.output = "probabilities").
+        probs = np.asarray(output, dtype=np.float64).reshape(-1)
+        if probs.shape[0] != len(self.labels) or not np.all(np.isfinite(probs)):
+            raise RuntimeError("the model returned an output that does not match its labels")
+        # Stable sort: equal probabilities keep the model's label order.
+        order = np.argsort(-probs, kind="stable")
+        ranked = [
+            {"label": self.labels[i], "probability": round(float(probs[i]), _DECIMALS)}
+            for i in order[: len(order) if top is None else top]
+        ]
+        return {
+            "label": self.labels[order[0]],
+            "confidence": round(float(probs[order[0]]), _DECIMALS),
+            "probabilities": {
+                label: round(float(p), _DECIMALS)
+                for label, p in zip(self.labels, probs, strict=True)
+            },
+            "top": ranked,
+            "model": self.model_info,
+            "timing_ms": {
+                "decode": _ms(t0, t1),
+                "preprocess": _ms(t1, t2),
+                "inference": _ms(t2, t3),
+            },
+        }
+
+
+def _ms(start: float, end: float) -> float:
+    return round((end - start) * 1000, 2)
+
+
+def _check_signature(session: Any, contract: ModelContract) -> None:
+    """Refuse a model whose input/output names or class count disagree with its metadata."""
+    inputs = {i.name: i for i in session.get_inputs()}
+    outputs = {o.name: o for o in session.get_outputs()}
+    if INPUT_NAME not in inputs or OUTPUT_NAME not in outputs:
+        raise ContractError(
+            f"the model needs an input {INPUT_NAME!r} and an output {OUTPUT_NAME!r}, "
+            f"it has inputs {sorted(inputs)} and outputs {sorted(outputs)}"
+        )
+    classes = outputs[OUTPUT_NAME].shape[-1] if outputs[OUTPUT_NAME].shape else None
+    if isinstance(classes, int) and classes != len(contract.labels):
+        raise ContractError(
+            f"the model outputs {classes} classes but its metadata lists {len(contract.labels)}"
+        )

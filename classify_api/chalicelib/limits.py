@@ -1,0 +1,18 @@
+"""How much one request may carry, and why.
+
+API Gateway hands Lambda binary bodies base64-encoded (4/3 growth) inside a JSON event, and a
+synchronous Lambda invocation is capped at 6 MB (6,291,456 bytes). 4,500,000 raw bytes become
+6,000,000 base64 characters, which leaves ~290 kB for headers and the rest of the event. Bodies
+over this are refused with 413 by the app itself; much larger ones never reach it (API Gateway or
+Lambda answer 413/502 first). Through ``chalice local`` the same limit applies, so local behaviour
+matches the deployed one.
+"""
+
+MAX_BODY_BYTES = 4_500_000
+
+# Files per multipart request: each costs one decode + inference (~50 ms on one vCPU for a photo),
+# so 16 stays far inside API Gateway's 29 s cut-off even for the largest allowed images.
+MAX_FILES = 16
+
+# Parts of any kind (text fields included) a multipart body may hold before it is refused.
+MAX_PARTS = 64

@@ -1,0 +1,59 @@
+"""Where the served model lives, and the one :class:`Predictor` per container.
+
+The session is built on the first request that needs it (never at import: `chalice package` and
+`chalice deploy` import app.py with AWS_CHALICE_CLI_MODE set and have no model to load) and then
+reused for the container's lifetime. A missing or broken model becomes a 503 that says how to
+publish one; the failure is not cached, so publishing a model fixes a running `chalice local`.
+"""
+
+import logging
+import os
+import threading
+from pathlib import Path
+
+from chalicelib.errors import ApiError, model_unavailable
+from chalicelib.inference import Predictor
+
+MODEL_PATH_ENV = "SKYCLASS_MODEL_PATH"
+# Relative to this package, so it resolves the same way inside the Lambda zip (/var/task/...).
+DEFAULT_MODEL_PATH = Path(__file__).resolve().parent / "model" / "model.onnx"
+PUBLISH_HINT = "run `python -m trainer.export RUN_DIR --publish` and redeploy"
+
+_log = logging.getLogger(__name__)
+_lock = threading.Lock()
+_loaded: tuple[Path, Predictor] | None = None
+
+
+def model_path() -> Path:
+    configured = os.environ.get(MODEL_PATH_ENV, "").strip()
+    return Path(configured) if configured else DEFAULT_MODEL_PATH
+
+
+def get_predictor() -> Predictor:
+    """The container's predictor, loading it on first use; raises a 503 :class:`ApiError`."""
+    global _loaded
+    path = model_path()
+    with _lock:
+        if _loaded is None or _loaded[0] != path:
+            _loaded = (path, _load(path))
+        return _loaded[1]
+
+
+def _load(path: Path) -> Predictor:
+    # The path goes to the log (CloudWatch), never into the response body.
+    try:
+        predictor = Predictor.from_path(path)
+    except FileNotFoundError:
+        _log.error("no model at %s", path)
+        raise model_unavailable(f"no model has been published; {PUBLISH_HINT}") from None
+    except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types for bad files
+        _log.exception("cannot load the model at %s", path)
+        raise _unusable(exc) from None
+    _log.info("loaded model %s from %s in %.0f ms", predictor.model_info, path, predictor.load_ms)
+    return predictor
+
+
+def _unusable(exc: Exception) -> ApiError:
+    return model_unavailable(
+        f"the published model cannot be loaded ({type(exc).__name__}); re-export it: {PUBLISH_HINT}"
+    )
