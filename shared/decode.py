@@ -19,10 +19,20 @@ import io
 import warnings
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import (  # noqa: F401 - importing a plugin registers its format for Image.open
+    BmpImagePlugin,
+    GifImagePlugin,
+    Image,
+    ImageOps,
+    JpegImagePlugin,
+    PngImagePlugin,
+    TiffImagePlugin,
+    WebPImagePlugin,
+)
 
 MAX_PIXELS = 50_000_000
-ALLOWED_FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "GIF", "BMP", "TIFF")
+# MPO (multi-picture JPEG from phones) is opened by the JPEG plugin and reports format "MPO".
+ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
 _GRAY_HIGH_DEPTH = ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")
 _WHITE = (255, 255, 255, 255)
 
