@@ -18,11 +18,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
-from torchvision import transforms  # noqa: E402
+import numpy as np
+from PIL import Image
+from torchvision import transforms
 
-from shared import DEFAULT_SPEC, preprocess  # noqa: E402
+from shared import DEFAULT_SPEC, preprocess
 
 
 def median_ms(fn: Callable[[], object], repeats: int) -> float:

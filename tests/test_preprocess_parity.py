@@ -112,12 +112,19 @@ def test_parity_on_random_sizes(width, height, seed):
 @given(width=st.integers(1, 10_000), height=st.integers(1, 10_000))
 def test_geometry_follows_torchvision(width, height):
     out_w, out_h = resized_size(width, height, 256)
-    expected_h, expected_w = transforms.functional._compute_resized_output_size(  # noqa: SLF001
+    expected_h, expected_w = transforms.functional._compute_resized_output_size(
         (height, width), [256]
     )
     assert (out_w, out_h) == (expected_w, expected_h)
-    left, top = crop_offsets(out_w, out_h, 224)
-    assert (left, top) == (int(round((out_w - 224) / 2.0)), int(round((out_h - 224) / 2.0)))
+
+
+@pytest.mark.parametrize(("width", "height"), [(256, 256), (257, 256), (256, 259), (341, 256)])
+def test_crop_offsets_follow_torchvision(width, height):
+    # Odd margins are where rounding matters: torchvision uses round(), halves to even.
+    index = np.arange(width * height, dtype=np.int64).reshape(height, width)
+    cropped = transforms.functional.center_crop(torch.from_numpy(index), [224, 224]).numpy()
+    left, top = crop_offsets(width, height, 224)
+    np.testing.assert_array_equal(cropped, index[top : top + 224, left : left + 224])
 
 
 def test_other_spec_sizes_match_torchvision():
