@@ -1,0 +1,85 @@
+"""Zipped and unzipped size per top-level package of a deployment zip, and Lambda's limits."""
+
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from chalice.constants import MAX_LAMBDA_DEPLOYMENT_SIZE
+
+MAX_ZIPPED = MAX_LAMBDA_DEPLOYMENT_SIZE  # 50 MiB: Lambda's direct-upload limit, as chalice checks
+MAX_UNZIPPED = 262_144_000  # Lambda's limit for the unzipped function code (250 MB)
+TARGET_ZIPPED = 30 * 1024**2  # the project's goal with the fp32 model; a figure, not a limit
+MODEL_PREFIX = "chalicelib/model/"
+
+
+@dataclass
+class Row:
+    name: str
+    files: int = 0
+    zipped: int = 0
+    unzipped: int = 0
+
+
+def _group(filename: str) -> str:
+    """The table row a zip member belongs to: its top-level package, with the model on its own."""
+    if filename.startswith(MODEL_PREFIX):
+        return MODEL_PREFIX.rstrip("/")
+    top, _, rest = filename.partition("/")
+    if not rest:
+        return "(top-level files)"
+    return "(*.dist-info)" if top.endswith(".dist-info") else top
+
+
+def zip_rows(path: Path) -> list[Row]:
+    """One row per top-level package, largest zipped first."""
+    rows: dict[str, Row] = {}
+    with zipfile.ZipFile(path) as archive:
+        for member in archive.infolist():
+            if member.is_dir():
+                continue
+            row = rows.setdefault(_group(member.filename), Row(_group(member.filename)))
+            row.files += 1
+            row.zipped += member.compress_size
+            row.unzipped += member.file_size
+    return sorted(rows.values(), key=lambda r: r.zipped, reverse=True)
+
+
+def folder_rows(folder: Path) -> tuple[list[Row], int]:
+    """Rows and total zip size for a folder, zipped the way chalice zips (deflate, default level)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        target = Path(tmp) / "folder.zip"
+        with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+            for file in sorted(p for p in folder.rglob("*") if p.is_file()):
+                archive.write(file, file.relative_to(folder).as_posix())
+        return zip_rows(target), target.stat().st_size
+
+
+def megabytes(size: int) -> str:
+    return f"{size / 1024**2:.1f} MiB"
+
+
+def format_table(rows: list[Row], zip_size: int) -> str:
+    """A Markdown table (it reads fine in a terminal too) with a total line against the limits."""
+    lines = [
+        "| package | files | zipped | unzipped |",
+        "| --- | ---: | ---: | ---: |",
+        *(
+            f"| {r.name} | {r.files} | {megabytes(r.zipped)} | {megabytes(r.unzipped)} |"
+            for r in rows
+        ),
+        f"| **total** | {sum(r.files for r in rows)} | **{megabytes(zip_size)}** "
+        f"| **{megabytes(sum(r.unzipped for r in rows))}** |",
+    ]
+    return "\n".join(lines)
+
+
+def limit_problems(rows: list[Row], zip_size: int) -> list[str]:
+    """Lambda limits the bundle breaks (empty when it deploys)."""
+    unzipped = sum(r.unzipped for r in rows)
+    problems = []
+    if zip_size > MAX_ZIPPED:
+        problems.append(f"zipped {zip_size:,} bytes > {MAX_ZIPPED:,} (Lambda direct upload)")
+    if unzipped > MAX_UNZIPPED:
+        problems.append(f"unzipped {unzipped:,} bytes > {MAX_UNZIPPED:,} (Lambda code size)")
+    return problems
