@@ -8,6 +8,7 @@ TorchScript-based exporter (IR 8) and check both numbers before writing.
 from pathlib import Path
 
 import onnx
+import onnxruntime as ort
 import torch
 from torch import nn
 
@@ -65,8 +66,38 @@ def check_compatible(proto: onnx.ModelProto) -> None:
     if proto.ir_version > MAX_IR_VERSION:
         raise ExportError(f"ONNX IR version {proto.ir_version} > {MAX_IR_VERSION}")
     for opset in proto.opset_import:
-        if opset.domain in ("", "ai.onnx") and opset.version > MAX_OPSET:
-            raise ExportError(f"ONNX opset {opset.version} > {MAX_OPSET}")
+        if opset.domain in ("", "ai.onnx"):
+            if opset.version > MAX_OPSET:
+                raise ExportError(f"ONNX opset {opset.version} > {MAX_OPSET}")
+        else:
+            # onnxruntime 1.16.3 refuses to load a model that merely *imports* a domain version
+            # newer than it knows (e.g. ai.onnx.ml 5), even if no node uses it.
+            raise ExportError(
+                f"ONNX model imports opset domain {opset.domain!r} v{opset.version}; "
+                "only the default domain is allowed (see prune_opset_imports)"
+            )
+
+
+def prune_opset_imports(proto: onnx.ModelProto) -> onnx.ModelProto:
+    """Drop opset imports of domains no node uses (onnxruntime's optimizer adds a dozen)."""
+    used = {node.domain or "" for node in proto.graph.node} | {""}
+    keep = [op for op in proto.opset_import if (op.domain or "") in used]
+    del proto.opset_import[:]
+    proto.opset_import.extend(keep)
+    return proto
+
+
+def load_session(source: bytes | str | Path) -> ort.InferenceSession:
+    """An onnxruntime CPU session for a model file or serialized bytes; one-line error otherwise."""
+    name = "the exported model" if isinstance(source, bytes) else str(source)
+    try:
+        return ort.InferenceSession(
+            source if isinstance(source, bytes) else str(source),
+            providers=["CPUExecutionProvider"],
+        )
+    except Exception as exc:  # noqa: BLE001 - onnxruntime raises several pybind types for bad files
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ExportError(f"onnxruntime cannot load {name}: {first_line[:300]}") from None
 
 
 def save_onnx(proto: onnx.ModelProto, path: str | Path) -> Path:

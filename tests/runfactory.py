@@ -1,0 +1,120 @@
+"""A tiny but real ``trainer.fit`` run folder, fabricated in seconds for export/API tests.
+
+``make_run(tmp)`` writes generated images (one visual style per class, so a classifier can tell
+them apart), a ``split.json`` manifest, and ``best.pt``: a real MobileNetV2 (random backbone, no
+download) whose head is fitted on the backbone's features of these images so its predictions are
+confident and correct, which makes accuracy-based decisions (the INT8 gate) meaningful.
+"""
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from shared import DEFAULT_LABELS, DEFAULT_SPEC, decode, preprocess
+from tests.imagegen import encode, synthetic_rgb
+from trainer.checkpoint import BEST, save_checkpoint
+from trainer.manifest import Item, Manifest
+from trainer.model import build_model
+
+STYLES = ("noise", "flat", "gradient", "mixed")  # one per class
+SIZES = ((320, 256), (256, 300), (400, 260), (260, 260), (300, 420))
+
+
+@dataclass(frozen=True)
+class FakeRun:
+    run_dir: Path
+    data_root: Path
+    manifest: Manifest
+    payload: dict[str, Any]
+
+
+def _images(data_root: Path, labels: tuple[str, ...], per_class: int) -> list[tuple[str, str]]:
+    """Write ``per_class`` images per label; return ``(relative path, label)``."""
+    out = []
+    for c, label in enumerate(labels):
+        folder = data_root / label
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            width, height = SIZES[i % len(SIZES)]
+            rgb = synthetic_rgb(width, height, seed=100 * c + i, content=STYLES[c % len(STYLES)])
+            fmt, ext = ("PNG", "png") if i % 3 == 2 else ("JPEG", "jpg")
+            (folder / f"{i:03d}.{ext}").write_bytes(encode(rgb, fmt))
+            out.append((f"{label}/{i:03d}.{ext}", label))
+    return out
+
+
+def _fit_head(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, steps: int = 150) -> None:
+    """Fit only the head on frozen backbone features (milliseconds: features computed once)."""
+    model.eval()
+    with torch.no_grad():
+        raw = model.features(x)
+        # A random backbone's features have arbitrary scale: train on standardised ones, then
+        # fold the standardisation into the first Linear so the model takes raw features.
+        mean, std = raw.mean(0), raw.std(0) + 1e-6
+        features = (raw - mean) / std
+    optimizer = torch.optim.Adam(model.head.parameters(), lr=1e-2)
+    for _ in range(steps):
+        optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model.head(features), y)
+        loss.backward()
+        optimizer.step()
+    first = model.head[1]
+    with torch.no_grad():
+        first.bias -= first.weight @ (mean / std)
+        first.weight /= std[None, :]
+
+
+def make_run(
+    root: Path,
+    *,
+    labels: tuple[str, ...] = DEFAULT_LABELS,
+    train_per_class: int = 3,
+    test_per_class: int = 2,
+    seed: int = 0,
+) -> FakeRun:
+    """A run folder under ``root`` with ``best.pt`` and ``split.json`` (images under root/data)."""
+    data_root = root / "data"
+    run_dir = root / "run"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    files = _images(data_root, labels, train_per_class + test_per_class)
+    items = []
+    for rel, label in files:
+        index = int(Path(rel).stem)
+        split = "train" if index < train_per_class else "test"
+        digest = hashlib.sha256((data_root / rel).read_bytes()).hexdigest()
+        items.append(Item(rel, label, split, digest))
+    manifest = Manifest(str(data_root), labels, tuple(items), seed=seed, test_fraction=0.4)
+    manifest.save(run_dir)
+
+    torch.manual_seed(seed)
+    model = build_model("mobilenet_v2", len(labels), weights="none", dropout=0.2)
+    x = torch.from_numpy(
+        np.concatenate(
+            [preprocess(decode((data_root / rel).read_bytes()), DEFAULT_SPEC) for rel, _ in files]
+        )
+    )
+    y = torch.tensor([labels.index(label) for _, label in files])
+    _fit_head(model, x, y)
+    counts = {label: train_per_class for label in labels}
+    payload: dict[str, Any] = {
+        "arch": "mobilenet_v2",
+        "labels": list(labels),
+        "spec": DEFAULT_SPEC.to_dict(),
+        "dropout": 0.2,
+        "model_state": model.state_dict(),
+        "epoch": 1,
+        "metrics": {"test_accuracy": 100.0},
+        "best_metric": 100.0,
+        "class_counts": counts,
+        "split_manifest_sha256": manifest.sha256(),
+        "run_id": "fake-run",
+        "git_commit": "0" * 40,
+        "created": "2026-01-01T00:00:00+00:00",
+        "options": {"arch": "mobilenet_v2", "epochs": 1, "weights": "none"},
+    }
+    save_checkpoint(run_dir / BEST, payload)
+    return FakeRun(run_dir, data_root, manifest, payload)

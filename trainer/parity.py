@@ -1,0 +1,166 @@
+"""The parity gate: the exported ONNX model must answer like the PyTorch model it came from.
+
+Images go through exactly what the API does (``shared.decode`` then the numpy preprocessing of
+``shared.preprocess``); the same float32 tensors are fed to the PyTorch model in eval mode and to
+onnxruntime. Every image must get the same top-1 class and no probability may differ by more than
+:data:`MAX_PROB_DIFF`; otherwise :class:`ParityError` says by how much and on which images.
+"""
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from shared import DecodeError, PreprocessSpec, decode
+from shared.model_contract import INPUT_NAME
+from shared.preprocess import normalize, resize_crop_planar
+from trainer.onnx_export import ExportError
+
+MAX_PROB_DIFF = 1e-4
+BATCH = 16
+
+
+class ParityError(ExportError):
+    """The ONNX model does not reproduce the PyTorch model."""
+
+
+@dataclass(frozen=True)
+class PreparedImages:
+    """Decoded, resized and cropped images kept as uint8 (150 KB each rather than 600 KB).
+
+    ``normalize`` on these planes is exactly ``shared.preprocess`` on the decoded image, since
+    ``preprocess(rgb) == normalize(resize_crop_planar(rgb))`` and the planes hold exact integers.
+    """
+
+    paths: tuple[Path, ...]
+    labels: np.ndarray  # int64 (N,)
+    planes: np.ndarray  # uint8 (N, 3, crop, crop)
+    spec: PreprocessSpec
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def tensor(self, start: int, stop: int) -> np.ndarray:
+        """float32 ``(n, 3, crop, crop)`` network input for images ``start..stop``."""
+        return np.concatenate([normalize(p, self.spec) for p in self.planes[start:stop]])
+
+    def batches(self, size: int = BATCH) -> Iterator[tuple[int, np.ndarray]]:
+        for start in range(0, len(self), size):
+            yield start, self.tensor(start, start + size)
+
+
+def prepare_images(
+    items: Sequence[tuple[Path, int]], spec: PreprocessSpec, *, desc: str = "decode"
+) -> PreparedImages:
+    """Decode + preprocess ``(path, label index)`` items; a bad file is a one-line ExportError."""
+    planes = np.empty((len(items), *spec.input_shape), dtype=np.uint8)
+    for i, (path, _) in enumerate(tqdm(items, desc=desc, unit="img", leave=False, disable=None)):
+        try:
+            rgb = decode(Path(path).read_bytes(), min_short_side=spec.resize)
+        except OSError as exc:
+            raise ExportError(f"cannot read {path}: {exc.strerror or exc}") from None
+        except DecodeError as exc:
+            raise ExportError(f"cannot decode {path}: {exc.message}") from None
+        planes[i] = resize_crop_planar(rgb, spec)
+    labels = np.asarray([label for _, label in items], dtype=np.int64)
+    return PreparedImages(tuple(Path(p) for p, _ in items), labels, planes, spec)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Probabilities of one model on labelled images, and what follows from them."""
+
+    probabilities: np.ndarray  # float32 (N, classes)
+    labels: np.ndarray  # int64 (N,)
+
+    @property
+    def predictions(self) -> np.ndarray:
+        return self.probabilities.argmax(axis=1)
+
+    @property
+    def accuracy(self) -> float:
+        """Top-1 accuracy in percent."""
+        return float(100.0 * np.mean(self.predictions == self.labels)) if len(self.labels) else 0.0
+
+    def confusion(self) -> np.ndarray:
+        """``(classes, classes)`` counts: row = true label, column = prediction."""
+        n = self.probabilities.shape[1]
+        matrix = np.zeros((n, n), dtype=np.int64)
+        np.add.at(matrix, (self.labels, self.predictions), 1)
+        return matrix
+
+
+def onnx_probabilities(
+    session: ort.InferenceSession, images: PreparedImages, *, desc: str = "onnx"
+) -> Evaluation:
+    out = []
+    with tqdm(total=len(images), desc=desc, unit="img", leave=False, disable=None) as bar:
+        for _, x in images.batches():
+            out.append(session.run(None, {INPUT_NAME: x})[0])
+            bar.update(len(x))
+    return Evaluation(np.concatenate(out).astype(np.float32), images.labels)
+
+
+@dataclass(frozen=True)
+class ParityReport:
+    images: int
+    max_prob_diff: float
+    top1_mismatches: tuple[Path, ...]
+    onnx: Evaluation  # the exported model's answers (identical top-1 to PyTorch when passed)
+
+    @property
+    def passed(self) -> bool:
+        return not self.top1_mismatches and self.max_prob_diff <= MAX_PROB_DIFF
+
+    def summary(self) -> str:
+        return (
+            f"{self.images} test images, top-1 mismatches {len(self.top1_mismatches)}, "
+            f"max probability difference {self.max_prob_diff:.2e} (limit {MAX_PROB_DIFF:.0e})"
+        )
+
+
+def compare(
+    model: nn.Module, session: ort.InferenceSession, images: PreparedImages
+) -> ParityReport:
+    """Run both models on the same tensors; report (never raise) how far apart they are."""
+    model = model.eval()
+    torch_out, onnx_out = [], []
+    with tqdm(total=len(images), desc="parity", unit="img", leave=False, disable=None) as bar:
+        for _, x in images.batches():
+            with torch.inference_mode():
+                torch_out.append(torch.softmax(model(torch.from_numpy(x)), dim=1).numpy())
+            onnx_out.append(session.run(None, {INPUT_NAME: x})[0])
+            bar.update(len(x))
+    reference = np.concatenate(torch_out)
+    exported = np.concatenate(onnx_out).astype(np.float32)
+    if reference.shape != exported.shape:
+        raise ParityError(f"ONNX output shape {exported.shape} != PyTorch {reference.shape}")
+    diff = float(np.max(np.abs(reference - exported))) if len(reference) else 0.0
+    if not np.isfinite(exported).all():
+        diff = float("inf")
+    mismatched = np.flatnonzero(reference.argmax(axis=1) != exported.argmax(axis=1))
+    return ParityReport(
+        images=len(images),
+        max_prob_diff=diff,
+        top1_mismatches=tuple(images.paths[i] for i in mismatched),
+        onnx=Evaluation(exported, images.labels),
+    )
+
+
+def check_parity(
+    model: nn.Module, session: ort.InferenceSession, images: PreparedImages
+) -> ParityReport:
+    """:func:`compare`, raising :class:`ParityError` with the numbers unless it passed."""
+    if len(images) == 0:
+        raise ParityError("parity gate: the test split is empty, nothing to compare")
+    report = compare(model, session, images)
+    if not report.passed:
+        shown = ", ".join(p.name for p in report.top1_mismatches[:5])
+        more = f" (e.g. {shown})" if shown else ""
+        raise ParityError(f"parity gate failed: {report.summary()}{more}")
+    return report
