@@ -45,6 +45,7 @@ def report(bundle: Bundle) -> str:
         )
     if bundle.deployment_zip:
         lines.append(f"package: {bundle.deployment_zip} and {bundle.sam_json}")
+    lines += [f"WARNING: {w}" for w in bundle.warnings]
     lines += [f"PROBLEM: {p}" for p in bundle.problems]
     return "\n".join(lines)
 

@@ -27,6 +27,7 @@ class Bundle:
     sam_json: Path | None = None
     elf_summary: dict[str, tuple[tuple[int, ...], str]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 def system_library_problems(files: Iterable[tuple[str, ElfInfo]], target: Target) -> tuple:
@@ -77,4 +78,6 @@ def build(
         elf_files = elf_files_in_zip(deployment_zip)
     bundle.elf_summary, elf_problems = system_library_problems(elf_files, target)
     bundle.problems = limit_problems(rows, bundle.zip_size) + elf_problems
+    lifecycle = target.lifecycle_warning()
+    bundle.warnings = [lifecycle] if lifecycle else []
     return bundle

@@ -7,6 +7,7 @@ image. The libstdc++ of each image matters too: onnxruntime links the system ``l
 
 import sys
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 from scripts.fetch_runtime import ROOT, Runtime, default_dest, fetch, runtime_for
@@ -15,6 +16,15 @@ from scripts.fetch_runtime import ROOT, Runtime, default_dest, fetch, runtime_fo
 # Amazon Linux 2023 GCC 11's (3.4.29).
 _GLIBCXX = {(2, 26): (3, 4, 24), (2, 34): (3, 4, 29)}
 _IMAGE = {(2, 26): "Amazon Linux 2", (2, 34): "Amazon Linux 2023"}
+# AWS's Lambda runtime lifecycle (the dates cfn-lint's E2531/E2533/W2531 check): deprecation, then
+# CreateFunction refused, then UpdateFunctionCode refused. The Amazon Linux 2 runtimes end with AL2.
+_LIFECYCLE = {
+    "3.10": (date(2026, 6, 30), date(2026, 7, 31), date(2026, 8, 31)),
+    "3.11": (date(2026, 6, 30), date(2026, 7, 31), date(2026, 8, 31)),
+    "3.12": (date(2028, 10, 31), date(2028, 11, 30), date(2029, 1, 10)),
+    "3.13": (date(2029, 6, 30), date(2029, 7, 31), date(2029, 8, 31)),
+    "3.14": (date(2029, 6, 30), date(2029, 7, 31), date(2029, 8, 31)),
+}
 
 
 @dataclass(frozen=True)
@@ -49,6 +59,24 @@ class Target:
         if not (self.packages_dir / "onnxruntime").is_dir():
             fetch(self.runtime, self.packages_dir)
         return self.packages_dir
+
+    def lifecycle_warning(self, today: date | None = None) -> str | None:
+        """Why AWS would refuse or discourage deploying this runtime ``today``, if it would."""
+        dates = _LIFECYCLE.get(self.python)
+        today = today or date.today()
+        if dates is None or today < dates[0]:
+            return None
+        deprecated, create_block, update_block = dates
+        if today >= update_block:
+            state = f"creating (since {create_block}) and updating (since {update_block}) functions"
+        elif today >= create_block:
+            state = f"creating functions (since {create_block}; updates until {update_block})"
+        else:
+            return f"Lambda deprecated python{self.python} on {deprecated}; creation ends {create_block}"
+        return (
+            f"Lambda refuses python{self.python} for {state}: `chalice deploy` from this Python "
+            "fails on AWS. Deploy from a python3.12+ virtualenv (Amazon Linux 2023)."
+        )
 
     def describe(self) -> str:
         return f"python{self.python} on {self.image} (glibc {'.'.join(map(str, self.glibc))})"

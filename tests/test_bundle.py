@@ -1,0 +1,168 @@
+"""The Lambda bundle for this machine's runtime (python3.11, Amazon Linux 2): built for real with
+``chalice package``, within Lambda's limits, runnable from the unzipped zip alone."""
+
+import base64
+import json
+import subprocess
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from bundler.build import Bundle
+from bundler.elf import elf_files_in_zip
+from bundler.runtime import target_for
+from bundler.sizes import MAX_UNZIPPED, MAX_ZIPPED, TARGET_ZIPPED, format_table, megabytes
+from tests.bundle_support import build_once, json_body, proxy_event, run_probe, unzip
+from tests.imagegen import encode, synthetic_rgb
+from tests.test_api_support import multipart_body
+
+FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
+
+
+@pytest.fixture(scope="session")
+def bundle(tmp_path_factory: pytest.TempPathFactory, exported_model: Path) -> Bundle:
+    return build_once(tmp_path_factory, target_for(), exported_model)
+
+
+@pytest.fixture(scope="session")
+def names(bundle: Bundle) -> set[str]:
+    assert bundle.deployment_zip is not None
+    with zipfile.ZipFile(bundle.deployment_zip) as archive:
+        return set(archive.namelist())
+
+
+def test_bundle_is_within_lambda_limits(bundle: Bundle) -> None:
+    unzipped = sum(row.unzipped for row in bundle.rows)
+    print(f"\n{format_table(bundle.rows, bundle.zip_size)}")
+    print(f"zipped {megabytes(bundle.zip_size)} (target {megabytes(TARGET_ZIPPED)})")
+    assert bundle.zip_size == bundle.deployment_zip.stat().st_size
+    assert bundle.zip_size <= MAX_ZIPPED
+    assert unzipped <= MAX_UNZIPPED
+    assert bundle.problems == []
+
+
+def test_zip_holds_what_ships_at_its_root(names: set[str]) -> None:
+    for required in (
+        "app.py",
+        "chalice/app.py",
+        "chalicelib/inference.py",
+        "chalicelib/model/model.onnx",
+        "shared/decode.py",
+        "numpy/__init__.py",
+        "onnxruntime/__init__.py",
+        "PIL/Image.py",
+    ):
+        assert required in names
+    assert not any(n.startswith("vendor/") for n in names), "vendor/ must be unpacked at the root"
+
+
+def test_stripped_files_are_gone(names: set[str]) -> None:
+    for fragment in ("__pycache__/", "/tests/", "numpy/f2py/", "onnxruntime/tools/", "_avif."):
+        assert not [n for n in names if fragment in n], fragment
+    assert not [n for n in names if n.endswith((".pyi", ".h", ".a"))]
+    # onnxruntime's dependency tree stays out: requirements.txt is empty on purpose.
+    for package in ("sympy/", "coloredlogs/", "flatbuffers/", "google/protobuf/"):
+        assert not [n for n in names if n.startswith(package)], package
+
+
+def test_every_compiled_file_runs_on_the_target_glibc(bundle: Bundle) -> None:
+    files = list(elf_files_in_zip(bundle.deployment_zip))
+    assert len(files) > 20  # numpy, onnxruntime, Pillow and their libraries
+    for name, info in files:
+        glibc = info.highest("GLIBC")
+        assert glibc is None or glibc <= bundle.target.glibc, (name, glibc)
+        glibcxx = info.highest("GLIBCXX")
+        assert glibcxx is None or glibcxx <= bundle.target.glibcxx, (name, glibcxx)
+
+
+# cfn-lint's Lambda runtime lifecycle rules (deprecated / creation blocked / update blocked).
+LIFECYCLE_RULES = {"E2531", "E2533", "W2531"}
+
+
+@pytest.fixture(scope="session")
+def cfn_lint_findings(bundle: Bundle) -> list[str]:
+    """cfn-lint's findings on the generated template, one ``path:line:col:...:RULE:message`` each."""
+    completed = subprocess.run(
+        ["cfn-lint", "--format", "parseable", str(bundle.sam_json)],
+        capture_output=True,
+        text=True,
+        cwd=bundle.sam_json.parent,
+    )
+    assert not completed.stderr, completed.stderr
+    return completed.stdout.splitlines()
+
+
+def _rule(finding: str) -> str:
+    return finding.split(":")[5]
+
+
+def test_sam_template_passes_cfn_lint(bundle: Bundle, cfn_lint_findings: list[str]) -> None:
+    template = json.loads(bundle.sam_json.read_text())
+    function = template["Resources"]["APIHandler"]["Properties"]
+    assert function["Runtime"] == f"python{bundle.target.python}"
+    assert function["Handler"] == "app.app"
+    assert [f for f in cfn_lint_findings if _rule(f) not in LIFECYCLE_RULES] == []
+
+
+def test_build_warns_exactly_when_cfn_lint_flags_the_runtime_lifecycle(
+    bundle: Bundle, cfn_lint_findings: list[str]
+) -> None:
+    # python3.11 runs on Amazon Linux 2, whose Lambda runtimes AWS retires with AL2 (2026); the
+    # build must say so instead of leaving it to the first `chalice deploy`.
+    flagged = [f for f in cfn_lint_findings if _rule(f) in LIFECYCLE_RULES]
+    assert bool(flagged) == bool(bundle.warnings), (flagged, bundle.warnings)
+
+
+def test_packaging_downloads_nothing(bundle: Bundle) -> None:
+    # chalice runs pip only for packages listed in requirements.txt (and ran with PIP_NO_INDEX).
+    lines = (bundle.app_dir / "requirements.txt").read_text().splitlines()
+    assert [line for line in lines if line.strip() and not line.lstrip().startswith("#")] == []
+
+
+@pytest.fixture(scope="session")
+def unzipped(bundle: Bundle, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return unzip(bundle.deployment_zip, tmp_path_factory.mktemp("lambda") / "task")
+
+
+def test_handler_answers_api_gateway_events_from_the_unzipped_bundle(
+    unzipped: Path, jpeg_bytes: bytes, png_bytes: bytes
+) -> None:
+    form, form_type = multipart_body([("file", "bird.png", "image/png", png_bytes)])
+    events = [
+        proxy_event("POST", "/classify", jpeg_bytes, {"Content-Type": "image/jpeg"}),
+        proxy_event("POST", "/classify", form, {"Content-Type": form_type}),
+        proxy_event("POST", "/classify", b"this is not an image", {"Content-Type": "image/jpeg"}),
+        proxy_event("POST", "/classify", "<xml/>", {"Content-Type": "text/xml"}),
+        proxy_event("GET", "/health"),
+    ]
+    result = run_probe(_python(), [unzipped], {"events": events})
+
+    for module, origin in result["origins"].items():
+        assert Path(origin).is_relative_to(unzipped), (module, origin)
+    assert not [p for p in result["sys_path"] if "site-packages" in p]
+    raw, multipart, garbage, wrong_type, health = result["responses"]
+    for response in (raw, multipart):
+        assert response["statusCode"] == 200, response
+        body = json_body(response)
+        assert body["label"] in body["probabilities"]
+        assert abs(sum(body["probabilities"].values()) - 1) < 1e-4
+    assert garbage["statusCode"] == 400
+    assert json_body(garbage)["error"] == "invalid_image"
+    assert wrong_type["statusCode"] == 415
+    assert json_body(wrong_type)["error"] == "unsupported_media_type"
+    assert health["statusCode"] == 200
+    assert json_body(health)["runtime"]["onnxruntime"] == "1.16.3"
+
+
+def test_stripped_pillow_still_decodes_every_allowed_format(unzipped: Path) -> None:
+    rgb = synthetic_rgb(300, 260, seed=3)
+    images = {fmt: base64.b64encode(encode(rgb, fmt)).decode() for fmt in FORMATS}
+    result = run_probe(_python(), [unzipped], {"images": images})
+    assert result["decoded"] == {fmt: [260, 300, 3] for fmt in FORMATS}
+
+
+def _python() -> str:
+    import sys
+
+    return sys.executable
