@@ -1,0 +1,33 @@
+"""A torch Dataset over manifest entries; every image enters through ``shared.decode``."""
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from shared.decode import decode
+from trainer.augment import Transform
+
+
+def load_rgb(path: str | Path) -> np.ndarray:
+    """Read a file's bytes and decode them exactly as the API will."""
+    return decode(Path(path).read_bytes())
+
+
+class ImageDataset(Dataset):
+    def __init__(self, items: Sequence[tuple[Path, int]], transform: Transform):
+        self.items = list(items)
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        path, label = self.items[index]
+        return self.transform(load_rgb(path)), label
+
+    @property
+    def labels(self) -> list[int]:
+        return [label for _, label in self.items]
