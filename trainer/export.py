@@ -21,7 +21,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -206,13 +206,14 @@ def export_run(
     int8_max_drop: float = DEFAULT_MAX_DROP,
     calibration_images: int = DEFAULT_CALIBRATION,
     latency_runs: int = 50,
-    publish_to: Path = PUBLISH_PATH,
+    publish_to: Path | None = None,
     runtime_dir: Path = RUNTIME_DIR,
     log: Any = print,
 ) -> ExportResult:
     """Export, gate, quantize, document and (optionally) publish the best model of ``run_dir``.
 
-    Raises :class:`ExportError` (bad input, unloadable model), :class:`ParityError` (gate failed)
+    ``publish_to`` defaults to :data:`trainer.publish.PUBLISH_PATH` (where the Chalice app loads
+    its model). Raises :class:`ExportError` (bad input, unloadable model), :class:`ParityError` (gate failed)
     or :class:`trainer.checkpoint.CheckpointError`; nothing is written or published then.
     """
     run_dir = Path(run_dir)
@@ -256,14 +257,16 @@ def export_run(
         "accuracy_fp32": round(fp32.accuracy, 4),
         "accuracy_int8": round(int8_stats.accuracy, 4) if int8_stats else None,
     }
-    files = {
-        MODEL_FILE: _with_info(
-            fp32_proto, inputs, spec, _info(run_dir, inputs, fp32, **shared_info)
-        )
-    }
-    if keep and int8_proto is not None and int8_stats is not None:
+    # Sizes are those of the final files, metadata included.
+    fp32_bytes = _with_info(fp32_proto, inputs, spec, _info(run_dir, inputs, fp32, **shared_info))
+    fp32 = replace(fp32, size_bytes=len(fp32_bytes))
+    files = {MODEL_FILE: fp32_bytes}
+    if int8_proto is not None and int8_stats is not None:
         int8_info = _info(run_dir, inputs, int8_stats, quantization=_QUANT_NOTE, **shared_info)
-        files[INT8_FILE] = _with_info(int8_proto, inputs, spec, int8_info)
+        int8_bytes = _with_info(int8_proto, inputs, spec, int8_info)
+        int8_stats = replace(int8_stats, size_bytes=len(int8_bytes))
+        if keep:
+            files[INT8_FILE] = int8_bytes
     runtime_check = _runtime_check(files, sample, runtime_dir)
     log(f"Lambda runtime: {runtime_check}")
 
@@ -291,7 +294,7 @@ def export_run(
         options=inputs.payload.get("options") or {},
     )
     card_path = atomic_write_text(run_dir / CARD_FILE, render_model_card(card))
-    published = publish_model(chosen_path, publish_to) if publish else None
+    published = publish_model(chosen_path, publish_to or PUBLISH_PATH) if publish else None
 
     for stats in (fp32, int8_stats):
         if stats:
