@@ -107,11 +107,12 @@ def test_route_content_types_pass_chalices_deploy_validation():
 def test_cli_mode_import_loads_no_model_and_honours_the_api_key_setting(tmp_path: Path):
     """What `chalice package`/`deploy` do: import app.py with AWS_CHALICE_CLI_MODE set."""
     script = (
-        "import sys, app; "
+        "import os, sys, app; "
         "print(int('onnxruntime' in sys.modules), "
-        "int(app.app.routes['/classify']['POST'].api_key_required))"
+        "int(app.app.routes['/classify']['POST'].api_key_required), "
+        "os.environ['OPENBLAS_NUM_THREADS'])"
     )
-    for setting, expected in (("false", "0 0"), ("true", "0 1")):
+    for setting, expected in (("false", "0 0 1"), ("true", "0 1 1")):
         done = subprocess.run(
             [sys.executable, "-c", script],
             cwd=API_DIR,
