@@ -335,3 +335,18 @@ def test_api_gateway_proxy_event_with_base64_multipart(
     response = app(event, None)
     assert response["statusCode"] == 200, response
     assert_result(json.loads(response["body"]), top=2)
+
+
+def test_insomnia_collection_is_importable_and_its_json_request_works(client: Client):
+    path = Path(__file__).resolve().parent.parent / "insomnia" / "skyclass.insomnia.json"
+    export = json.loads(path.read_text())
+    assert export["_type"] == "export" and export["__export_format"] == 4
+    requests = [r for r in export["resources"] if r["_type"] == "request"]
+    kinds = {r["body"].get("mimeType") for r in requests if r["method"] == "POST"}
+    assert {"application/octet-stream", "multipart/form-data", "application/json"} <= kinds
+    ids = {r["_id"] for r in export["resources"]}
+    assert all(r["parentId"] in ids for r in export["resources"] if r["parentId"])
+    (sample,) = [r for r in requests if r["body"].get("mimeType") == "application/json"]
+    response = post(client, sample["body"]["text"].encode(), "application/json")
+    assert response.status_code == 200, response.body
+    assert_result(json.loads(response.body))
