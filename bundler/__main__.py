@@ -2,7 +2,7 @@
 
     scripts/build_bundle                          # classify_api/ in place -> build/bundle/
     scripts/build_bundle --model M.onnx --out DIR # a staged copy, e.g. for tests
-    scripts/build_bundle --python 3.12            # only the 3.12 vendor set (size, glibc)
+    scripts/build_bundle --python 3.12 --out DIR  # prepare and measure for 3.12 (no chalice)
 
 Exits 1 when the bundle breaks a Lambda limit (50 MiB zipped, 250 MB unzipped) or needs a newer
 glibc/libstdc++ than the target runtime's image has.
@@ -28,7 +28,7 @@ def report(bundle: Bundle) -> str:
         f"  {megabytes(size):>10}  {why}"
         for why, size in sorted(by_reason.items(), key=lambda kv: -kv[1])[:6]
     ]
-    what = "deployment.zip" if bundle.deployment_zip else "vendor set only (chalice not run)"
+    what = "deployment.zip" if bundle.deployment_zip else "zip layout, measured (chalice not run)"
     lines += [
         "",
         f"{what} for {bundle.target.describe()}:",

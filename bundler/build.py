@@ -7,9 +7,9 @@ from pathlib import Path
 from bundler.elf import ElfInfo, elf_files_in_tree, elf_files_in_zip, format_version, highest
 from bundler.package import chalice_package
 from bundler.runtime import ROOT, Target, local_python
-from bundler.sizes import Row, folder_rows, limit_problems, zip_rows
+from bundler.sizes import Row, layout_rows, limit_problems, zip_rows
 from bundler.strip import Removed
-from bundler.vendor import place_model, stage_app, vendor_packages
+from bundler.vendor import place_model, stage_app, vendor_packages, zip_layout
 
 APP_DIR = ROOT / "classify_api"
 SHARED_DIR = ROOT / "shared"
@@ -23,7 +23,7 @@ class Bundle:
     removed: list[Removed]
     rows: list[Row]
     zip_size: int
-    deployment_zip: Path | None = None  # None when only the vendor set was built
+    deployment_zip: Path | None = None  # None for another runtime: measured from zip_layout()
     sam_json: Path | None = None
     elf_summary: dict[str, tuple[tuple[int, ...], str]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
@@ -56,7 +56,7 @@ def build(
     Without ``out`` the working tree's app folder is prepared in place (``vendor/`` is
     git-ignored) so that ``chalice deploy`` run there ships the same thing, and the package
     goes to ``build/bundle``. ``chalice package`` can only target the running Python's runtime;
-    for any other target only the vendor set is built and measured.
+    for any other target the app is prepared and measured as chalice would zip it, unpackaged.
     """
     if out is None:
         app_dir, package_dir = app_source, DEFAULT_OUT
@@ -67,7 +67,7 @@ def build(
     place_model(app_dir, model)
     vendor, removed = vendor_packages(app_dir, target.ensure_packages(), SHARED_DIR)
     if target.python != local_python():
-        rows, zip_size = folder_rows(vendor)
+        rows, zip_size = layout_rows(zip_layout(app_dir))
         bundle = Bundle(target, app_dir, removed, rows, zip_size)
         elf_files = elf_files_in_tree(vendor)
     else:

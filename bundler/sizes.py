@@ -45,13 +45,13 @@ def zip_rows(path: Path) -> list[Row]:
     return sorted(rows.values(), key=lambda r: r.zipped, reverse=True)
 
 
-def folder_rows(folder: Path) -> tuple[list[Row], int]:
-    """Rows and total zip size for a folder, zipped the way chalice zips (deflate, default level)."""
+def layout_rows(layout: dict[str, Path]) -> tuple[list[Row], int]:
+    """Rows and total zip size for files zipped the way chalice zips them (deflate, default level)."""
     with tempfile.TemporaryDirectory() as tmp:
-        target = Path(tmp) / "folder.zip"
+        target = Path(tmp) / "layout.zip"
         with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
-            for file in sorted(p for p in folder.rglob("*") if p.is_file()):
-                archive.write(file, file.relative_to(folder).as_posix())
+            for name, file in layout.items():
+                archive.write(file, name)
         return zip_rows(target), target.stat().st_size
 
 

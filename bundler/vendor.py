@@ -7,6 +7,8 @@ the ``shared/`` contract land next to ``app.py`` exactly as on Lambda's ``sys.pa
 import shutil
 from pathlib import Path
 
+import chalice
+
 from bundler.strip import Removed, strip
 
 MODEL_RELATIVE = Path("chalicelib") / "model" / "model.onnx"
@@ -50,3 +52,30 @@ def vendor_packages(app_dir: Path, packages: Path, shared: Path) -> tuple[Path, 
     shutil.copytree(packages, vendor)
     shutil.copytree(shared, vendor / "shared", ignore=shutil.ignore_patterns("__pycache__"))
     return vendor, strip(vendor)
+
+
+def zip_layout(app_dir: Path) -> dict[str, Path]:
+    """Archive name -> file, as ``chalice package`` lays the zip out (see its packager's
+    ``_iter_app_filenames``): chalice's runtime module, ``app.py``, ``chalicelib/`` and
+    ``vendor/``'s contents at the root. Used to measure and run bundles for a runtime other
+    than the local Python's, which chalice itself cannot package here."""
+    chalice_dir = Path(chalice.__file__).parent
+    layout = {
+        "chalice/__init__.py": chalice_dir / "__init__.py",
+        "chalice/app.py": chalice_dir / "app.py",
+    }
+    layout["app.py"] = app_dir / "app.py"
+    for root, prefix in ((app_dir / "chalicelib", "chalicelib/"), (app_dir / "vendor", "")):
+        for path in sorted(root.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                layout[prefix + path.relative_to(root).as_posix()] = path
+    return layout
+
+
+def materialize(layout: dict[str, Path], folder: Path) -> Path:
+    """Write ``layout`` into ``folder`` (what Lambda's /var/task would hold)."""
+    for name, source in layout.items():
+        target = folder / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+    return folder

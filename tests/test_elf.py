@@ -1,0 +1,63 @@
+"""bundler.elf reads the symbol versions a compiled file requires, as binutils' readelf does."""
+
+import re
+import shutil
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bundler.elf import ElfError, elf_files_in_tree, highest, parse_version, read_elf
+from bundler.runtime import target_for
+
+RUNTIME = target_for().packages_dir
+
+
+def _readelf(path: Path) -> tuple[set[str], tuple[str, ...]]:
+    out = subprocess.run(["readelf", "-V", "-d", str(path)], capture_output=True, text=True).stdout
+    needs = out.split("Version needs section")[-1] if "Version needs section" in out else ""
+    versions = set(re.findall(r"Name: (\S+)\s+Flags", needs))
+    return versions, tuple(re.findall(r"\(NEEDED\)\s+Shared library: \[(.*?)\]", out))
+
+
+@pytest.mark.skipif(shutil.which("readelf") is None, reason="binutils' readelf is not installed")
+def test_agrees_with_readelf_on_every_runtime_library() -> None:
+    files = list(elf_files_in_tree(RUNTIME))
+    assert len(files) > 20
+    for name, info in files:
+        assert _readelf(RUNTIME / name) == (set(info.versions), info.needed), name
+
+
+def test_reads_the_running_interpreter() -> None:
+    info = read_elf(Path(sys.executable).resolve().read_bytes())
+    assert "libc.so.6" in info.needed or info.highest("GLIBC") is not None
+    assert info.highest("GLIBC") >= (2, 2)
+
+
+def test_falls_back_to_the_dynamic_segment_without_section_headers() -> None:
+    name, info = next((n, i) for n, i in elf_files_in_tree(RUNTIME) if i.versions)
+    data = bytearray((RUNTIME / name).read_bytes())
+    assert data[4] == 2  # 64-bit: e_shoff at 0x28, e_shnum at 0x3C
+    struct.pack_into("<Q", data, 0x28, 0)
+    struct.pack_into("<H", data, 0x3C, 0)
+    stripped = read_elf(bytes(data))
+    assert stripped.versions == info.versions
+    assert stripped.needed == info.needed
+
+
+def test_highest_compares_versions_numerically() -> None:
+    files = list(elf_files_in_tree(RUNTIME))
+    version, where = highest(files, "GLIBC")
+    assert version <= target_for().glibc and where
+    assert parse_version("GLIBC_2.9") < parse_version("GLIBC_2.17")
+    assert parse_version("GLIBCXX_3.4.19") == ("GLIBCXX", (3, 4, 19))
+
+
+@pytest.mark.parametrize(
+    "data", [b"", b"\x7fELF", b"MZ" + bytes(100), b"\x7fELF\x03\x01" + bytes(60)]
+)
+def test_rejects_what_is_not_elf(data: bytes) -> None:
+    with pytest.raises(ElfError):
+        read_elf(data)
