@@ -350,3 +350,16 @@ def test_insomnia_collection_is_importable_and_its_json_request_works(client: Cl
     response = post(client, sample["body"]["text"].encode(), "application/json")
     assert response.status_code == 200, response.body
     assert_result(json.loads(response.body))
+
+
+def test_a_batch_over_its_time_budget_stops_with_413(
+    client: Client, monkeypatch: pytest.MonkeyPatch, png_bytes: bytes
+):
+    monkeypatch.setattr(limits, "BATCH_SECONDS", 0.0)  # every image is "too slow"
+    body, content_type = multipart_body(
+        [("file", f"{i}.png", "image/png", png_bytes) for i in (1, 2)]
+    )
+    message = assert_error(post(client, body, content_type), 413, "batch_too_large")["message"]
+    assert "1 of 2" in message
+    single, content_type = multipart_body([("file", "1.png", "image/png", png_bytes)])
+    assert post(client, single, content_type).status_code == 200  # the first file always runs

@@ -1,6 +1,7 @@
 """What each route does, as plain functions of the request's parts (app.py only wires them)."""
 
 import platform
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -8,7 +9,7 @@ import numpy as np
 
 from chalicelib import limits, media
 from chalicelib.bodies import read_uploads
-from chalicelib.errors import bad_request, from_decode_error
+from chalicelib.errors import bad_request, from_decode_error, too_large
 from chalicelib.model_store import get_predictor
 from chalicelib.page import page_html
 from chalicelib.responses import Response, guarded, html_response, json_response
@@ -23,7 +24,14 @@ def classify(content_type: str | None, body: bytes, query: Mapping[str, str] | N
     uploads = read_uploads(content_type, body)
     predictor = get_predictor()
     results: dict[str, Any] = {}
+    started = time.monotonic()
     for upload in uploads.items:
+        if results and time.monotonic() - started > limits.BATCH_SECONDS:
+            raise too_large(
+                "batch_too_large",
+                f"stopped after {len(results)} of {len(uploads.items)} files: the request took "
+                f"over {limits.BATCH_SECONDS:.0f} s; send fewer or smaller images per request",
+            )
         try:
             results[upload.key] = predictor.predict(upload.data, top=top)
         except DecodeError as exc:

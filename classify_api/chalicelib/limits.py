@@ -16,3 +16,9 @@ MAX_FILES = 16
 
 # Parts of any kind (text fields included) a multipart body may hold before it is refused.
 MAX_PARTS = 64
+
+# A multipart batch stops before its next file once this much time has passed. The costliest
+# legal image (a 50 MP PNG of a few hundred kB) takes 1-4 s to decode, so 16 of them could run
+# past API Gateway's 29 s cut-off; with this budget a request ends within ~15 s + one image, inside
+# the 28 s Lambda timeout, with a clear 413 instead of a gateway timeout.
+BATCH_SECONDS = 15.0
