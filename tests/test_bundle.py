@@ -4,6 +4,7 @@
 import base64
 import json
 import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -84,7 +85,13 @@ LIFECYCLE_RULES = {"E2531", "E2533", "W2531"}
 def cfn_lint_findings(bundle: Bundle) -> list[str]:
     """cfn-lint's findings on the generated template, one ``path:line:col:...:RULE:message`` each."""
     completed = subprocess.run(
-        ["cfn-lint", "--format", "parseable", str(bundle.sam_json)],
+        # The venv's cfn-lint (pinned in requirements-dev.txt), whatever is on PATH.
+        [
+            str(Path(sys.executable).with_name("cfn-lint")),
+            "--format",
+            "parseable",
+            str(bundle.sam_json),
+        ],
         capture_output=True,
         text=True,
         cwd=bundle.sam_json.parent,
@@ -163,6 +170,4 @@ def test_stripped_pillow_still_decodes_every_allowed_format(unzipped: Path) -> N
 
 
 def _python() -> str:
-    import sys
-
     return sys.executable
