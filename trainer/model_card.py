@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from shared import PreprocessSpec
+from trainer.metrics import per_class
 
 
 @dataclass(frozen=True)
@@ -47,15 +48,17 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]
 
 
 def _per_class(labels: Sequence[str], confusion: np.ndarray) -> list[list[object]]:
-    rows = []
-    for i, label in enumerate(labels):
-        support = int(confusion[i].sum())
-        predicted = int(confusion[:, i].sum())
-        hit = int(confusion[i, i])
-        recall = f"{100 * hit / support:.1f}%" if support else "n/a"
-        precision = f"{100 * hit / predicted:.1f}%" if predicted else "n/a"
-        rows.append([label, support, precision, recall])
-    return rows
+    table = per_class(confusion, labels)
+    return [
+        [
+            label,
+            int(row["support"]),
+            f"{100 * row['precision']:.1f}%",
+            f"{100 * row['recall']:.1f}%",
+            f"{row['f1']:.3f}",
+        ]
+        for label, row in table.items()
+    ]
 
 
 def render_model_card(facts: CardFacts) -> str:
@@ -101,7 +104,7 @@ def render_model_card(facts: CardFacts) -> str:
     )
     out += ["", f"Per class ({chosen.precision}):", ""]
     out += _table(
-        ["class", "test images", "precision", "recall"], _per_class(labels, chosen.confusion)
+        ["class", "test images", "precision", "recall", "F1"], _per_class(labels, chosen.confusion)
     )
     out += ["", f"Confusion matrix ({chosen.precision}; rows: true class, columns: predicted):", ""]
     out += _table(

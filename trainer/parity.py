@@ -19,6 +19,7 @@ from tqdm import tqdm
 from shared import DecodeError, PreprocessSpec, decode
 from shared.model_contract import INPUT_NAME
 from shared.preprocess import normalize, resize_crop_planar
+from trainer.metrics import confusion_matrix
 from trainer.onnx_export import ExportError
 
 MAX_PROB_DIFF = 1e-4
@@ -89,10 +90,7 @@ class Evaluation:
 
     def confusion(self) -> np.ndarray:
         """``(classes, classes)`` counts: row = true label, column = prediction."""
-        n = self.probabilities.shape[1]
-        matrix = np.zeros((n, n), dtype=np.int64)
-        np.add.at(matrix, (self.labels, self.predictions), 1)
-        return matrix
+        return confusion_matrix(self.labels, self.predictions, self.probabilities.shape[1])
 
 
 def onnx_probabilities(
