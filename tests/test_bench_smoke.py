@@ -1,0 +1,60 @@
+"""scripts/bench.py runs end to end on tiny counts and writes well-formed JSON with every section.
+
+A smoke test only: no figure or target is asserted (timings belong in the bench's own output,
+not in a pass/fail test on a shared machine).
+"""
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+from scripts.benchlib.sections import SECTIONS
+
+ROOT = Path(__file__).resolve().parent.parent
+ROW_KEYS = {
+    "section",
+    "name",
+    "value",
+    "unit",
+    "baseline",
+    "baseline_name",
+    "target",
+    "ratio",
+    "met",
+}
+
+
+def test_bench_quick_runs_every_section_and_writes_json(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    completed = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "bench.py"), "--quick", "--json", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    document = json.loads(out.read_text(encoding="utf-8"))
+
+    assert set(document["sections"]) == set(SECTIONS)
+    assert document["summary"]["failed_sections"] == []
+    machine = document["machine"]
+    assert machine["cpu_model"] and machine["cores"] >= 1
+    assert "random weights" in document["model"]
+    for name, section in document["sections"].items():
+        assert section["rows"], f"{name} has no rows"
+        for row in section["rows"]:
+            assert set(row) == ROW_KEYS, row
+            assert math.isfinite(row["value"]), row
+            assert row["met"] in (True, False, None)
+            assert (row["ratio"] is None) == (not row["baseline"]), row
+    targets = [r for s in document["sections"].values() for r in s["rows"] if r["target"]]
+    assert document["summary"]["targets"] == len(targets)
+
+    # The printed table: the machine line first; a header, a rule and one line per JSON row.
+    assert completed.stdout.startswith("machine: ")
+    table_rows = [line for line in completed.stdout.splitlines() if line.startswith("| ")]
+    assert len(table_rows) == 2 + sum(len(s["rows"]) for s in document["sections"].values())
