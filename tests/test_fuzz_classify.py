@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from chalicelib import limits, media
 from tests.imagegen import encode, synthetic_rgb
 from tests.test_api_support import multipart_body
-from tests.test_robust_support import Reply, check_reply, classify, env_count, report
+from tests.test_robust_support import Reply, check_reply, classify, env_count, pack, report
 from tests.test_robust_support import served_model as served_model
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("served_model")]
@@ -77,16 +77,6 @@ def run(request: pytest.FixtureRequest, name: str, case: Callable[[Tally], None]
     finally:
         report(request, tally.summary())
     return tally
-
-
-def pack(form: str, data: bytes, content_type: str) -> tuple[bytes | str, str]:
-    """``data`` as a client would send it: raw, as a multipart file, or base64 in JSON (text,
-    since API Gateway passes application/json through as a string)."""
-    if form == "multipart":
-        return multipart_body([("file", "upload.bin", content_type, data)])
-    if form == "json":
-        return json.dumps({"image": base64.b64encode(data).decode()}), media.JSON
-    return data, content_type
 
 
 @st.composite

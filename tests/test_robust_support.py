@@ -4,11 +4,15 @@ response must pass, memory readings and the env-var counts CI lowers.
 (No tests here; the file name keeps it beside the robustness tests it serves.)
 """
 
+import base64
+import functools
 import json
 import os
 import re
+import struct
 import sys
 import time
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +22,7 @@ import pytest
 
 from app import app
 from tests.bundle_support import json_body, proxy_event
+from tests.test_api_support import multipart_body
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -93,6 +98,36 @@ def classify(
     seconds = time.perf_counter() - started
     text = response["body"]
     return Reply(response["statusCode"], response["headers"], json_body(response), text, seconds)
+
+
+def pack(form: str, data: bytes, content_type: str) -> tuple[bytes | str, str]:
+    """``data`` as a client sends it: ``raw``, as a ``multipart`` file, or base64 in ``json``
+    (as text: API Gateway passes application/json through as a string)."""
+    if form == "multipart":
+        return multipart_body([("file", "upload.img", content_type, data)])
+    if form == "json":
+        return json.dumps({"image": base64.b64encode(data).decode()}), "application/json"
+    return data, content_type
+
+
+def _png_chunk(kind: bytes, body: bytes) -> bytes:
+    crc = zlib.crc32(kind + body) & 0xFFFFFFFF
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+
+@functools.cache
+def png_bomb(width: int = 30000, height: int = 30000) -> bytes:
+    """A complete, valid 1-bit grayscale PNG of ``width`` x ``height`` black pixels.
+
+    Every row is really there (a filter byte and the packed bits, deflated ~1000:1), so a decoder
+    that trusted the header would inflate 112 MB and build a 2.7 GB RGB array from ~110 kB.
+    """
+    row = b"\x00" * (1 + (width + 7) // 8)
+    deflate = zlib.compressobj(9)
+    idat = b"".join(deflate.compress(row) for _ in range(height)) + deflate.flush()
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)  # bit depth 1, grayscale
+    chunks = [(b"IHDR", header), (b"IDAT", idat), (b"IEND", b"")]
+    return b"\x89PNG\r\n\x1a\n" + b"".join(_png_chunk(kind, body) for kind, body in chunks)
 
 
 def leaks(text: str, sent: bytes | str) -> list[str]:
