@@ -2,7 +2,12 @@
 
     scripts/build_bundle                          # classify_api/ in place -> build/bundle/
     scripts/build_bundle --model M.onnx --out DIR # a staged copy, e.g. for tests
-    scripts/build_bundle --python 3.12 --out DIR  # prepare and measure for 3.12 (no chalice)
+    scripts/build_bundle --python 3.11            # the legacy runtime, packaged by .venv's chalice
+    scripts/build_bundle --python 3.12 --out DIR  # no venv runs 3.12 here: prepare and measure only
+
+The default target is the Python of .venv-deploy (scripts/setup-deploy: 3.12+, Amazon Linux 2023),
+the runtime Lambda still accepts; its chalice packages the zip. python3.11 (.venv's) stays
+buildable for comparison and tests, with a warning that Lambda refuses it.
 
 Exits 1 when the bundle breaks a Lambda limit (50 MiB zipped, 250 MB unzipped) or needs a newer
 glibc/libstdc++ than the target runtime's image has.
@@ -16,6 +21,7 @@ from bundler.build import Bundle, build
 from bundler.elf import format_version
 from bundler.runtime import local_python, target_for
 from bundler.sizes import TARGET_ZIPPED, format_table, megabytes
+from bundler.venvs import deploy_python
 
 
 def report(bundle: Bundle) -> str:
@@ -58,10 +64,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="build in a staged copy of the app under DIR")
     parser.add_argument(
         "--python",
-        default=local_python(),
-        help=f"target Lambda Python (default {local_python()}; others build the vendor set only)",
+        default=deploy_python(),
+        help=f"target Lambda Python (default: .venv-deploy's, {deploy_python() or 'not set up'}; "
+        f"{local_python()} is .venv's; a version no venv here runs is prepared and measured only)",
     )
     args = parser.parse_args(argv)
+    if args.python is None:
+        parser.exit(
+            2,
+            "build_bundle: no deploy environment (.venv-deploy): run scripts/setup-deploy, "
+            f"or pass --python {local_python()} for the legacy runtime\n",
+        )
     try:
         bundle = build(target_for(args.python), model=args.model, out=args.out)
     except (FileNotFoundError, ValueError) as exc:

@@ -6,10 +6,11 @@ from pathlib import Path
 
 from bundler.elf import ElfInfo, elf_files_in_tree, elf_files_in_zip, format_version, highest
 from bundler.package import chalice_package
-from bundler.runtime import ROOT, Target, local_python
+from bundler.runtime import ROOT, Target
 from bundler.sizes import Row, layout_rows, limit_problems, zip_rows
 from bundler.strip import Removed
 from bundler.vendor import place_model, stage_app, vendor_packages, zip_layout
+from bundler.venvs import chalice_for
 
 APP_DIR = ROOT / "classify_api"
 SHARED_DIR = ROOT / "shared"
@@ -55,8 +56,9 @@ def build(
 
     Without ``out`` the working tree's app folder is prepared in place (``vendor/`` is
     git-ignored) so that ``chalice deploy`` run there ships the same thing, and the package
-    goes to ``build/bundle``. ``chalice package`` can only target the running Python's runtime;
-    for any other target the app is prepared and measured as chalice would zip it, unpackaged.
+    goes to ``build/bundle``. ``chalice package`` runs from the venv whose Python matches the
+    target (:mod:`bundler.venvs`: ``.venv`` for 3.11, ``.venv-deploy`` for 3.12+); for a target
+    no venv here runs, the app is prepared and measured as chalice would zip it, unpackaged.
     """
     if out is None:
         app_dir, package_dir = app_source, DEFAULT_OUT
@@ -66,12 +68,12 @@ def build(
         app_dir, package_dir = stage_app(app_source, out / "app"), out / "package"
     place_model(app_dir, model)
     vendor, removed = vendor_packages(app_dir, target.ensure_packages(), SHARED_DIR)
-    if target.python != local_python():
+    if chalice_for(target.python) is None:
         rows, zip_size = layout_rows(zip_layout(app_dir))
         bundle = Bundle(target, app_dir, removed, rows, zip_size)
         elf_files = elf_files_in_tree(vendor)
     else:
-        deployment_zip, sam_json = chalice_package(app_dir, package_dir)
+        deployment_zip, sam_json = chalice_package(app_dir, package_dir, target.python)
         rows = zip_rows(deployment_zip)
         bundle = Bundle(target, app_dir, removed, rows, deployment_zip.stat().st_size)
         bundle.deployment_zip, bundle.sam_json = deployment_zip, sam_json

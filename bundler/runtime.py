@@ -75,7 +75,8 @@ class Target:
             return f"Lambda deprecated python{self.python} on {deprecated}; creation ends {create_block}"
         return (
             f"Lambda refuses python{self.python} for {state}: `chalice deploy` from this Python "
-            "fails on AWS. Deploy from a python3.12+ virtualenv (Amazon Linux 2023)."
+            "fails on AWS. Build without --python (the python3.12+ .venv-deploy) and deploy "
+            "with scripts/deploy."
         )
 
     def describe(self) -> str:

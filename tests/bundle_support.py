@@ -1,11 +1,14 @@
 """Helpers for the bundle tests: one build per session, API Gateway events, the isolated probe.
 
-(No tests here.) The build is shared by tests/test_bundle.py and tests/test_deploy_rehearsal.py
-through :func:`build_once`, so the suite runs ``chalice package`` once.
+(No tests here.) The builds are shared by tests/test_bundle.py and tests/test_deploy_rehearsal.py
+through :func:`build_once`, so the suite runs ``chalice package`` once per runtime: the local one
+(.venv's python3.11, legacy) and the deploy one (.venv-deploy's python3.12+, what users deploy).
 """
 
 import base64
 import json
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -16,7 +19,8 @@ from typing import Any
 import pytest
 
 from bundler.build import Bundle, build
-from bundler.runtime import Target
+from bundler.runtime import Target, local_python, target_for
+from bundler.venvs import chalice_for, deploy_python
 
 ROOT = Path(__file__).resolve().parent.parent
 PROBE = ROOT / "bundler" / "probe.py"
@@ -32,6 +36,38 @@ def build_once(
     if key not in _built:
         _built[key] = build(target, model=model, out=factory.mktemp(name))
     return _built[key]
+
+
+# The runtimes a real chalice packages here: .venv's (3.11, legacy) and .venv-deploy's (3.12+).
+LOCAL, DEPLOY = "local", "deploy"
+
+
+def build_packaged(factory: pytest.TempPathFactory, role: str, model: Path) -> Bundle:
+    """The chalice-packaged bundle for ``role`` (LOCAL or DEPLOY), built once per session.
+
+    Without the venv for that role (scripts/setup makes both) the test is skipped with the fix,
+    except in CI (SKYCLASS_CI), where a missing deploy venv is a broken set-up, not a skip.
+    """
+    python = deploy_python() if role == DEPLOY else local_python()
+    if python is None or chalice_for(python) is None:
+        why = f"no chalice for the {role} runtime: run scripts/setup (it runs scripts/setup-deploy)"
+        (pytest.fail if os.environ.get("SKYCLASS_CI") else pytest.skip)(why)
+    return build_once(factory, target_for(python), model, name=f"bundle-{role}")
+
+
+def pinned(target: Target, package: str) -> str:
+    """The version of ``package`` the target's runtime requirements pin (``onnxruntime==X``)."""
+    text = target.runtime.requirements.read_text()
+    match = re.search(rf"^{re.escape(package)}==(\S+)", text, re.MULTILINE)
+    assert match, f"{package} is not pinned in {target.runtime.requirements}"
+    return match.group(1)
+
+
+def lambda_python(target: Target) -> str:
+    """A real interpreter of the target runtime's Python version, to run the unzipped bundle."""
+    python = find_python(target.python)
+    assert python, f"no python{target.python} interpreter on this machine"
+    return python
 
 
 def unzip(deployment_zip: Path, folder: Path) -> Path:

@@ -1,5 +1,7 @@
-"""The Lambda bundle for this machine's runtime (python3.11, Amazon Linux 2): built for real with
-``chalice package``, within Lambda's limits, runnable from the unzipped zip alone."""
+"""The Lambda bundles, built for real with ``chalice package`` for both runtimes chalice runs
+for here: the deploy one (.venv-deploy's python3.12+, Amazon Linux 2023: what users deploy) and
+the legacy one (.venv's python3.11, Amazon Linux 2). Each must be within Lambda's limits, run on
+its image's glibc, pass cfn-lint and answer API Gateway events from the unzipped zip alone."""
 
 import base64
 import json
@@ -12,18 +14,29 @@ import pytest
 
 from bundler.build import Bundle
 from bundler.elf import elf_files_in_zip
-from bundler.runtime import target_for
 from bundler.sizes import MAX_UNZIPPED, MAX_ZIPPED, TARGET_ZIPPED, format_table, megabytes
-from tests.bundle_support import build_once, json_body, proxy_event, run_probe, unzip
+from tests.bundle_support import (
+    DEPLOY,
+    LOCAL,
+    build_packaged,
+    json_body,
+    lambda_python,
+    pinned,
+    proxy_event,
+    run_probe,
+    unzip,
+)
 from tests.imagegen import encode, synthetic_rgb
 from tests.test_api_support import multipart_body
 
 FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
 
 
-@pytest.fixture(scope="session")
-def bundle(tmp_path_factory: pytest.TempPathFactory, exported_model: Path) -> Bundle:
-    return build_once(tmp_path_factory, target_for(), exported_model)
+@pytest.fixture(scope="session", params=[DEPLOY, LOCAL])
+def bundle(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, exported_model: Path
+) -> Bundle:
+    return build_packaged(tmp_path_factory, request.param, exported_model)
 
 
 @pytest.fixture(scope="session")
@@ -35,7 +48,7 @@ def names(bundle: Bundle) -> set[str]:
 
 def test_bundle_is_within_lambda_limits(bundle: Bundle) -> None:
     unzipped = sum(row.unzipped for row in bundle.rows)
-    print(f"\n{format_table(bundle.rows, bundle.zip_size)}")
+    print(f"\n{bundle.target.describe()}\n{format_table(bundle.rows, bundle.zip_size)}")
     print(f"zipped {megabytes(bundle.zip_size)} (target {megabytes(TARGET_ZIPPED)})")
     assert bundle.zip_size == bundle.deployment_zip.stat().st_size
     assert bundle.zip_size <= MAX_ZIPPED
@@ -62,9 +75,22 @@ def test_stripped_files_are_gone(names: set[str]) -> None:
     for fragment in ("__pycache__/", "/tests/", "numpy/f2py/", "onnxruntime/tools/", "_avif."):
         assert not [n for n in names if fragment in n], fragment
     assert not [n for n in names if n.endswith((".pyi", ".h", ".a"))]
+    assert not [n for n in names if n.endswith((".pyc", ".pyo"))]
     # onnxruntime's dependency tree stays out: requirements.txt is empty on purpose.
     for package in ("sympy/", "coloredlogs/", "flatbuffers/", "google/protobuf/"):
         assert not [n for n in names if n.startswith(package)], package
+
+
+def test_duplicate_onnxruntime_library_is_not_shipped(bundle: Bundle, names: set[str]) -> None:
+    # onnxruntime 1.2x+ wheels carry libonnxruntime.so beside the Python module, which does not
+    # load it (bundler/strip.py). The module ships; the duplicate does not, whichever wheel it was.
+    assert [n for n in names if n.startswith("onnxruntime/capi/onnxruntime_pybind11_state")]
+    assert not [n for n in names if n.startswith("onnxruntime/capi/libonnxruntime.so")]
+    wheel_has_it = list(
+        (bundle.target.packages_dir / "onnxruntime/capi").glob("libonnxruntime.so*")
+    )
+    stripped = [r.path for r in bundle.removed if "/libonnxruntime.so" in r.path]
+    assert len(stripped) == len(wheel_has_it)
 
 
 def test_every_compiled_file_runs_on_the_target_glibc(bundle: Bundle) -> None:
@@ -109,7 +135,19 @@ def test_sam_template_passes_cfn_lint(bundle: Bundle, cfn_lint_findings: list[st
     function = template["Resources"]["APIHandler"]["Properties"]
     assert function["Runtime"] == f"python{bundle.target.python}"
     assert function["Handler"] == "app.app"
-    assert [f for f in cfn_lint_findings if _rule(f) not in LIFECYCLE_RULES] == []
+    # Only a retired runtime (the legacy python3.11) may draw lifecycle findings; the deployable
+    # one draws none at all.
+    allowed = LIFECYCLE_RULES if bundle.target.lifecycle_warning() else set()
+    assert [f for f in cfn_lint_findings if _rule(f) not in allowed] == []
+
+
+def test_deploy_bundle_targets_a_runtime_lambda_accepts(
+    tmp_path_factory: pytest.TempPathFactory, exported_model: Path
+) -> None:
+    bundle = build_packaged(tmp_path_factory, DEPLOY, exported_model)  # the cached build
+    assert tuple(map(int, bundle.target.python.split("."))) >= (3, 12)
+    assert bundle.target.glibc == (2, 34)
+    assert bundle.warnings == []
 
 
 def test_build_warns_exactly_when_cfn_lint_flags_the_runtime_lifecycle(
@@ -133,7 +171,7 @@ def unzipped(bundle: Bundle, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_handler_answers_api_gateway_events_from_the_unzipped_bundle(
-    unzipped: Path, jpeg_bytes: bytes, png_bytes: bytes
+    bundle: Bundle, unzipped: Path, jpeg_bytes: bytes, png_bytes: bytes
 ) -> None:
     form, form_type = multipart_body([("file", "bird.png", "image/png", png_bytes)])
     events = [
@@ -143,7 +181,7 @@ def test_handler_answers_api_gateway_events_from_the_unzipped_bundle(
         proxy_event("POST", "/classify", "<xml/>", {"Content-Type": "text/xml"}),
         proxy_event("GET", "/health"),
     ]
-    result = run_probe(_python(), [unzipped], {"events": events})
+    result = run_probe(lambda_python(bundle.target), [unzipped], {"events": events})
 
     for module, origin in result["origins"].items():
         assert Path(origin).is_relative_to(unzipped), (module, origin)
@@ -159,15 +197,13 @@ def test_handler_answers_api_gateway_events_from_the_unzipped_bundle(
     assert wrong_type["statusCode"] == 415
     assert json_body(wrong_type)["error"] == "unsupported_media_type"
     assert health["statusCode"] == 200
-    assert json_body(health)["runtime"]["onnxruntime"] == "1.16.3"
+    runtime = json_body(health)["runtime"]
+    assert runtime["onnxruntime"] == pinned(bundle.target, "onnxruntime")
+    assert runtime["python"].startswith(f"{bundle.target.python}.")
 
 
-def test_stripped_pillow_still_decodes_every_allowed_format(unzipped: Path) -> None:
+def test_stripped_pillow_still_decodes_every_allowed_format(bundle: Bundle, unzipped: Path) -> None:
     rgb = synthetic_rgb(300, 260, seed=3)
     images = {fmt: base64.b64encode(encode(rgb, fmt)).decode() for fmt in FORMATS}
-    result = run_probe(_python(), [unzipped], {"images": images})
+    result = run_probe(lambda_python(bundle.target), [unzipped], {"images": images})
     assert result["decoded"] == {fmt: [260, 300, 3] for fmt in FORMATS}
-
-
-def _python() -> str:
-    return sys.executable

@@ -1,8 +1,11 @@
 """Deploy rehearsal: the real ``chalice deploy`` / ``chalice delete`` CLI against moto on loopback.
 
-The bundle is the one tests/test_bundle.py checks (built once per session). moto stands in for
-AWS at the network boundary only; tests/moto_server.py lists where its API Gateway import had to
-be brought in line with the real service.
+It rehearses what users run (scripts/deploy): the deploy venv's chalice (.venv-deploy, Python
+3.12+) on the bundle tests/test_bundle.py checks for that runtime (built once per session). The
+legacy python3.11 bundle is not rehearsed: AWS refuses to create or update python3.11 functions,
+and moto does not, so a green rehearsal there would promise what AWS refuses. moto stands in
+for AWS at the network boundary only; tests/moto_server.py lists where its API Gateway import
+had to be brought in line with the real service.
 """
 
 import json
@@ -14,21 +17,25 @@ import pytest
 
 from bundler.build import Bundle
 from bundler.package import chalice_command
-from bundler.runtime import target_for
 from chalicelib import media
-from tests.bundle_support import build_once
+from tests.bundle_support import DEPLOY, build_packaged
 from tests.moto_server import aws_env, moto_server
 from tests.test_api_support import free_port
 
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory: pytest.TempPathFactory, exported_model: Path) -> Bundle:
-    return build_once(tmp_path_factory, target_for(), exported_model)
+    return build_packaged(tmp_path_factory, DEPLOY, exported_model)
 
 
-def chalice(args: list[str], app_dir: Path, env: dict[str, str]) -> str:
+def chalice(bundle: Bundle, args: list[str], env: dict[str, str]) -> str:
+    """Run the chalice CLI for the bundle's runtime (the deploy venv's) in its app folder."""
     completed = subprocess.run(
-        [*chalice_command(), *args], cwd=app_dir, env=env, capture_output=True, text=True
+        [*chalice_command(bundle.target.python), *args],
+        cwd=bundle.app_dir,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
     return completed.stdout
@@ -46,13 +53,14 @@ def test_chalice_deploy_and_delete_against_moto(bundle: Bundle, tmp_path: Path) 
         lambda_ = aws.client("lambda", endpoint_url=endpoint)
         apigateway = aws.client("apigateway", endpoint_url=endpoint)
 
-        out = chalice(["deploy", "--stage", "dev"], bundle.app_dir, env)
+        out = chalice(bundle, ["deploy", "--stage", "dev"], env)
         assert "Rest API URL: https://" in out
         deployed = json.loads((bundle.app_dir / ".chalice/deployed/dev.json").read_text())
         resources = {r["resource_type"]: r for r in deployed["resources"]}
 
         function = lambda_.get_function_configuration(FunctionName="skyclass-dev")
         assert function["Runtime"] == f"python{bundle.target.python}"
+        assert function["Runtime"] in ("python3.12", "python3.13", "python3.14")
         assert function["Handler"] == "app.app"
         assert function["MemorySize"] == config["lambda_memory_size"]
         assert function["Timeout"] == config["lambda_timeout"]
@@ -67,6 +75,6 @@ def test_chalice_deploy_and_delete_against_moto(bundle: Bundle, tmp_path: Path) 
         stages = apigateway.get_stages(restApiId=api["id"])["item"]
         assert [s["stageName"] for s in stages] == [config["stages"]["dev"]["api_gateway_stage"]]
 
-        chalice(["delete", "--stage", "dev"], bundle.app_dir, env)
+        chalice(bundle, ["delete", "--stage", "dev"], env)
         assert lambda_.list_functions()["Functions"] == []
         assert apigateway.get_rest_apis()["items"] == []
