@@ -186,7 +186,3 @@ def report(request: pytest.FixtureRequest, line: str) -> None:
     with capture.global_and_fixture_disabled():
         terminal.ensure_newline()
         terminal.write_line(f"[robustness] {line}")
-
-
-def dumps(document: Any) -> bytes:
-    return json.dumps(document).encode()
