@@ -453,3 +453,22 @@ def test_cli_bad_input_has_no_traceback_unless_debug(tmp_path: Path) -> None:
     ]
     with pytest.raises(ExportError, match="no checkpoint"):
         main([str(tmp_path), "--debug"])  # --debug lets the exception (and traceback) through
+
+
+def test_cli_no_int8_publishes_fp32(
+    run_copy: Path,
+    cached_export: None,
+    publish_target: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (run_copy / "model.int8.onnx").write_bytes(b"stale")
+    assert main([str(run_copy), "--no-int8", "--publish"]) == 0
+    out = capsys.readouterr().out
+    assert "parity gate passed: 8 test images, top-1 mismatches 0" in out
+    assert re.search(r"fp32: +\d+\.\d+ MB +test accuracy +100\.00% +single-image latency", out)
+    assert "int8:" not in out and "published fp32 model" in out
+    assert sorted(p.name for p in run_copy.iterdir()) == sorted(
+        [BEST, MANIFEST_FILE, "model.onnx", "model_card.md"]
+    )
+    assert publish_target.read_bytes() == (run_copy / "model.onnx").read_bytes()
+    assert _contract(publish_target).info["selection"] == "int8 not built (--no-int8)"
