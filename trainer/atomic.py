@@ -19,6 +19,11 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     os.close(fd)
     tmp = Path(tmp_name)
     try:
+        # mkstemp creates 0600; the file must get the mode open() would give (0644 under the usual
+        # umask): Lambda reads the published model as another user than the one who packaged it.
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o666 & ~umask)
         yield tmp
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
