@@ -29,7 +29,15 @@ ROW_KEYS = {
 def test_bench_quick_runs_every_section_and_writes_json(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     completed = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "bench.py"), "--quick", "--json", str(out)],
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "bench.py"),
+            "--quick",
+            "--jobs",
+            "2",
+            "--json",
+            str(out),
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -42,8 +42,8 @@ class Settings:
 QUICK = Settings(
     repeats=1,
     cold_warmup=0,
-    requests=3,
-    warmup=1,
+    requests=2,
+    warmup=0,
     model_repeats=2,
     model_warmup=0,
     memory_requests=10,

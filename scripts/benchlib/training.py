@@ -1,5 +1,8 @@
 """Section 5, training: two real ``python -m trainer.fit`` runs on a synthetic dataset.
 
+They run in the bench's own process through ``trainer.fit.main`` (the CLI's function: same
+options, same code path), which spares two torch imports; nothing else runs meanwhile.
+
 The trainer measures itself (``trainer.loop``): every epoch's ``metrics.json`` entry holds the
 wall-clock images/s of the training pass and the images/s of the backbone forward alone inside that
 same pass (``train_backbone_images_per_s``; frozen backbone, so the head and the data pipeline are
@@ -8,9 +11,9 @@ a loop that only waits for the backbone. A second run with ``--cache-features`` 
 epoch time and the one-off cost of building the cache (``timing.json``).
 """
 
+import contextlib
 import json
 import statistics
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +22,6 @@ from typing import Any
 from trainer.reports import METRICS_JSON
 from trainer.synthetic import generate
 
-ROOT = Path(__file__).resolve().parents[2]
 TIMING_JSON = "timing.json"  # written by trainer.fit's finish() when the run has timings
 
 
@@ -33,20 +35,21 @@ class TrainSettings:
 
 
 def _fit(data: Path, run_dir: Path, s: TrainSettings, *extra: str) -> dict[str, Any]:
-    cmd = [
-        sys.executable, "-m", "trainer.fit", str(data),
-        "--run-dir", str(run_dir), "--weights", "none", "--epochs", str(s.epochs),
-        "--batch-size", str(s.batch_size), "--seed", "0", "--no-export", "--no-progress",
-        *extra,
+    argv = [
+        str(data), "--run-dir", str(run_dir), "--weights", "none", "--epochs", str(s.epochs),
+        "--batch-size", str(s.batch_size), "--seed", "0", "--no-export", "--no-progress", *extra,
     ]  # fmt: skip
-    completed = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
-    if completed.returncode != 0:
-        tail = (completed.stdout + completed.stderr).strip().splitlines()[-12:]
-        raise RuntimeError(f"trainer.fit exited {completed.returncode}: " + "\n".join(tail))
+    from trainer import fit  # lazy: the other sections do not need the trainer's imports
+
+    # The trainer logs to stdout, which is the bench's table: send its lines to stderr.
+    with contextlib.redirect_stdout(sys.stderr):
+        status = fit.main(argv)
+    if status != 0:
+        raise RuntimeError(f"python -m trainer.fit {' '.join(argv)} returned {status}")
     history = json.loads((run_dir / METRICS_JSON).read_text(encoding="utf-8"))
     timing = run_dir / TIMING_JSON
     return {
-        "command": " ".join(cmd[1:]),
+        "command": "python -m trainer.fit " + " ".join(argv),
         "history": [{k: v for k, v in h.items() if not isinstance(v, dict)} for h in history],
         "timings": json.loads(timing.read_text(encoding="utf-8")) if timing.is_file() else {},
     }
