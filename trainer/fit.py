@@ -115,6 +115,19 @@ def _trainable_blocks(model: Classifier, unfreeze_last: int) -> list[nn.Module]:
     return model.freeze_backbone(n)
 
 
+def fast_batchnorm(blocks: list[nn.Module], momentum: float = 0.1) -> None:
+    """Let BatchNorm running statistics keep up with weights trained from random init.
+
+    MobileNetV3 uses momentum 0.01, right for fine-tuning but far too slow when every weight is
+    still moving: after a few hundred steps the running statistics lag so much that the model in
+    eval mode predicts one class. Only affects training; exported models carry the statistics.
+    """
+    for block in blocks:
+        for module in block.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.momentum = max(module.momentum or 0.0, momentum)
+
+
 class Trainer:
     """One run's training state and the epoch loop around it."""
 
@@ -123,9 +136,13 @@ class Trainer:
         self.run_dir = info.run_dir
         self.spec = options.spec
         self.device = resolve_device(options.device)
+        if options.threads:
+            torch.set_num_threads(options.threads)
         self.model.to(self.device)
         blocks = _trainable_blocks(model, options.unfreeze_last)
         self.frozen = not blocks
+        if options.weights == "none":
+            fast_batchnorm(blocks)
         lr = options.learning_rate
         groups = [{"params": list(model.head.parameters()), "lr": lr}]
         backbone = [p for block in blocks for p in block.parameters()]
@@ -134,8 +151,10 @@ class Trainer:
         self.optimizer = self._optimizer(groups)
         self.train_items = manifest.split("train")
         self.test_items = manifest.split("test")
-        self.train_set = ImageDataset(self.train_items, train_transform(self.spec, options.augment))
-        self.test_set = ImageDataset(self.test_items, eval_transform(self.spec))
+        self.train_set = ImageDataset(
+            self.train_items, train_transform(self.spec, options.augment), self.spec.resize
+        )
+        self.test_set = ImageDataset(self.test_items, eval_transform(self.spec), self.spec.resize)
         n_labels = len(manifest.labels)
         counts = np.bincount([y for _, y in self.train_items], minlength=n_labels).astype(
             np.float64

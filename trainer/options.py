@@ -66,6 +66,7 @@ class Options:
     cache_features: int = 0
     device: str = "auto"
     workers: int = -1  # -1: automatic
+    threads: int = 0  # 0: torch's default (one per core)
     no_export: bool = False
     publish: bool = False
     stop_after: int | None = None
@@ -183,6 +184,12 @@ def build_parser(defaults: bool = True) -> argparse.ArgumentParser:
         type=int,
         default=default("workers"),
         help="data loader processes (default: 0 on <= 2 cores, else up to 4)",
+    )
+    run.add_argument(
+        "--threads",
+        type=int,
+        default=default("threads"),
+        help="CPU threads for torch (default: one per core; 1 is faster on a busy machine)",
     )
     run.add_argument(
         "--no-progress",
@@ -335,6 +342,8 @@ def validate(o: Options) -> None:
         (o.color_jitter >= 0, f"--color-jitter must be >= 0, got {o.color_jitter}"),
         (o.cache_features >= 0, f"--cache-features must be >= 0, got {o.cache_features}"),
         (o.stop_after is None or o.stop_after >= 1, "--stop-after must be >= 1"),
+        (o.threads >= 0, f"--threads must be >= 0, got {o.threads}"),
+        (o.workers >= -1, f"--workers must be >= 0, got {o.workers}"),
         (o.max_misclassified >= 0, "--max-misclassified must be >= 0"),
         (
             o.cache_features == 0 or o.unfreeze_last == 0,
