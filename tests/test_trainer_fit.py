@@ -1,0 +1,162 @@
+"""Real tiny ``trainer.fit`` runs: every artifact, exact resume, Ctrl-C, and one-line errors.
+
+Runs use generated 48x48 images, ``--weights none`` (nothing downloaded), mobilenet_v3_small at a
+32x32 input and 1-2 epochs, so each takes a few seconds on two cores.
+"""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from shared import DEFAULT_LABELS
+from trainer.checkpoint import BEST, LAST, load_checkpoint
+from trainer.cli_errors import run_cli
+from trainer.fit import main
+from trainer.manifest import Manifest
+from trainer.reports import misclassified_name
+from trainer.synthetic import generate
+
+REPO = Path(__file__).resolve().parents[1]
+PAYLOAD_KEYS = {
+    "arch", "labels", "spec", "dropout", "model_state", "epoch", "metrics", "best_metric",
+    "optimizer_state", "scheduler_state", "rng_state", "options", "class_counts",
+    "split_manifest_sha256", "run_id", "git_commit", "created",
+}  # fmt: skip
+TINY = [
+    "--weights", "none", "--arch", "mobilenet_v3_small", "--resize", "36", "--crop", "32",
+    "--batch-size", "8", "--no-export", "--no-progress", "--threads", "1",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = generate(tmp_path_factory.mktemp("fit") / "data", per_class=5, size=48)
+    (root / "Winged Drones" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    (root / "Flying Birds" / "readme.txt").write_text("not an image")
+    return root
+
+
+def run(*args: str) -> int:
+    return run_cli(main, [*args])
+
+
+def test_tiny_run_writes_every_report_and_a_complete_checkpoint(data, tmp_path, capsys) -> None:
+    run_dir = tmp_path / "run"
+    status = run(
+        str(data), "--run-dir", str(run_dir), "--epochs", "2", "--cache-features", "2", *TINY
+    )
+    out = capsys.readouterr().out
+    assert status == 0, out
+    expected = {
+        BEST, LAST, "split.json", "options.json", "skipped.csv", "class_counts.png", "samples.png",
+        "metrics.csv", "metrics.json", "curves.png", "confusion_matrix.png", "per_class.csv",
+        "per_class.json", "report.md", "timing.json",
+        *(misclassified_name(label) for label in DEFAULT_LABELS),
+    }  # fmt: skip
+    assert expected <= {p.name for p in run_dir.iterdir()}
+    assert not [p.name for p in run_dir.iterdir() if p.name.endswith(".tmp")]
+    for png in run_dir.glob("*.png"):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    payload = load_checkpoint(run_dir / BEST)
+    assert set(payload) >= PAYLOAD_KEYS
+    assert payload["labels"] == list(DEFAULT_LABELS)
+    assert payload["spec"]["crop"] == 32 and payload["arch"] == "mobilenet_v3_small"
+    metrics = payload["metrics"]
+    for key in ("test_accuracy", "test_loss", "train_accuracy", "train_loss"):
+        assert 0 <= metrics[key] < 100
+    assert set(metrics["per_class"]) == set(DEFAULT_LABELS)
+    assert {"precision", "recall", "f1"} <= set(metrics["per_class"]["Flying Birds"])
+    manifest = Manifest.load(run_dir)
+    assert payload["split_manifest_sha256"] == manifest.sha256()
+    assert payload["class_counts"]["test"] == dict.fromkeys(DEFAULT_LABELS, 2)
+    assert load_checkpoint(run_dir / LAST)["epoch"] == 2
+
+    skipped = (run_dir / "skipped.csv").read_text()
+    assert "Winged Drones/broken.jpg" in skipped and "Flying Birds/readme.txt" in skipped
+    assert not any("broken" in it.path or "readme" in it.path for it in manifest.items)
+    history = json.loads((run_dir / "metrics.json").read_text())
+    assert [h["epoch"] for h in history] == [1, 2] and all(h["cached"] for h in history)
+    assert len((run_dir / "metrics.csv").read_text().splitlines()) == 3
+    assert json.loads((run_dir / "options.json").read_text())["cache_features"] == 2
+    report = (run_dir / "report.md").read_text()
+    assert "Best test accuracy" in report and "confusion_matrix.png" in report
+    assert "epoch   2/2" in out and "Flying Birds" in out
+
+
+def test_resume_continues_exactly(data, tmp_path) -> None:
+    common = [str(data), "--epochs", "2", "--unfreeze-last", "2", *TINY]
+    assert run(*common, "--run-dir", str(tmp_path / "straight")) == 0
+    assert run(*common, "--run-dir", str(tmp_path / "split"), "--stop-after", "1") == 0
+    assert load_checkpoint(tmp_path / "split" / LAST)["epoch"] == 1
+    assert not (tmp_path / "split" / "report.md").exists()
+    assert run("--resume", str(tmp_path / "split")) == 0
+
+    a = load_checkpoint(tmp_path / "straight" / LAST)
+    b = load_checkpoint(tmp_path / "split" / LAST)
+    assert a["epoch"] == b["epoch"] == 2
+    for key, value in a["model_state"].items():
+        assert torch.equal(value, b["model_state"][key]), key
+    assert [h["test_loss"] for h in a["history"]] == [h["test_loss"] for h in b["history"]]
+    assert (tmp_path / "split" / "report.md").is_file()
+
+
+def test_ctrl_c_keeps_the_last_epoch_and_resumes(data, tmp_path) -> None:
+    run_dir = tmp_path / "run"
+    cmd = [sys.executable, "-m", "trainer.fit", str(data), "--run-dir", str(run_dir)]
+    proc = subprocess.Popen(
+        [*cmd, "--epochs", "200", "--unfreeze-last", "1", *TINY],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 150
+    while not (run_dir / LAST).exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert f"--resume {run_dir}" in out and "Traceback" not in err
+    done = load_checkpoint(run_dir / LAST)["epoch"]
+    assert 1 <= done < 200
+    assert json.loads((run_dir / "metrics.json").read_text())[-1]["epoch"] == done
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["/nonexistent/skyclass-data"], "does not exist"),
+        ([], "pass DATA"),
+        (["--cache-features", "2", "--unfreeze-last", "1", "x"], "--cache-features needs a frozen"),
+        (["--epochs", "0", "x"], "--epochs must be >= 1"),
+        (["--weights", "/nonexistent/w.pth", "DATA"], "--weights /nonexistent/w.pth: no such file"),
+    ],
+)
+def test_bad_input_is_one_line_without_traceback(data, args, message, capsys) -> None:
+    args = [str(data) if a == "DATA" else a for a in args]
+    assert run(*args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1
+
+
+def test_resume_refuses_corrupt_checkpoint_and_changed_options(data, tmp_path, capsys) -> None:
+    run_dir = tmp_path / "run"
+    assert (
+        run(str(data), "--run-dir", str(run_dir), "--epochs", "2", "--stop-after", "1", *TINY) == 0
+    )
+    capsys.readouterr()
+    assert run("--resume", str(run_dir), "--lr", "0.5") == 2
+    assert "--lr cannot change when resuming" in capsys.readouterr().err
+    last = run_dir / LAST
+    last.write_bytes(last.read_bytes()[: last.stat().st_size // 2])
+    assert run("--resume", str(run_dir)) == 2
+    err = capsys.readouterr().err
+    assert "torn or corrupt" in err and err.count("\n") == 1
+    assert run("--resume", str(tmp_path / "nothing-here")) == 2
