@@ -22,11 +22,11 @@ from trainer.options import Options
 from trainer.synthetic import generate
 
 DEMO_DATA = REPO / "data" / "demo-synthetic"
-PER_CLASS = 150
-IMAGE_SIZE = 128
+PER_CLASS = 250
+IMAGE_SIZE = 96
 
 # Pretrained features are good: only the head trains, from 2 cached augmented views per image.
-PRETRAINED = {"arch": "mobilenet_v2", "epochs": 8, "cache_features": 2, "crop_scale": 0.4}
+PRETRAINED = {"arch": "mobilenet_v2", "epochs": 8, "cache_features": 2, "crop_scale": 0.5}
 # Random init: everything trains, at a small input so it fits in minutes on a CPU.
 OFFLINE = {
     "arch": "mobilenet_v3_small",
@@ -34,10 +34,13 @@ OFFLINE = {
     "unfreeze_last": -1,
     "backbone_lr_scale": 1.0,
     "lr": 3e-3,
-    "resize": 80,
-    "crop": 72,
-    "epochs": 12,
-    "crop_scale": 0.4,
+    "resize": 64,
+    "crop": 64,
+    "epochs": 30,
+    # Objects fill a fixed share of these images; random crops would cut them out.
+    "crop_scale": 1.0,
+    "rotation": 10.0,
+    "color_jitter": 0.1,
 }
 
 

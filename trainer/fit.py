@@ -30,6 +30,7 @@ from trainer.data import class_counts, discover, prepare_split
 from trainer.images import ImageDataset
 from trainer.loop import (
     Engine,
+    Optim,
     Phase,
     Predictions,
     epoch_seed,
@@ -176,6 +177,7 @@ class Trainer:
         )
         self.scheduler = self._scheduler(steps * options.epochs)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.device.type == "cuda")
+        self.optim = Optim(self.optimizer, self.scheduler, self.scaler)
         smoothing = options.label_smoothing
         weight = class_weight.to(self.device) if class_weight is not None else None
         self.train_engine = Engine(
@@ -329,9 +331,7 @@ class Trainer:
                 self.model.head,
                 feats,
                 labels,
-                self.optimizer,
-                self.scheduler,
-                self.scaler,
+                self.optim,
                 batch_size=o.batch_size,
                 seed=seed,
                 sample_weights=self.sample_weights,
@@ -351,14 +351,7 @@ class Trainer:
             drop_last=self.drop_last,
         )
         train = train_epoch(
-            self.train_engine,
-            self.model,
-            loader,
-            self.optimizer,
-            self.scheduler,
-            self.scaler,
-            frozen=self.frozen,
-            desc=desc,
+            self.train_engine, self.model, loader, self.optim, frozen=self.frozen, desc=desc
         )
         test_loader = make_loader(self.test_set, o.batch_size, seed=0, workers=o.n_workers)
         return train, evaluate(self.eval_engine, self.model, test_loader, f"test {epoch}")

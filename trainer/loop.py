@@ -69,6 +69,23 @@ class Engine:
         )
 
 
+@dataclass
+class Optim:
+    """The parameter-update side of training: optimizer, per-batch scheduler, AMP grad scaler."""
+
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None
+    scaler: torch.amp.GradScaler
+
+    def step(self, loss: torch.Tensor) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        if self.scheduler is not None:
+            self.scheduler.step()
+
+
 def epoch_seed(seed: int, epoch: int, stream: int = 0) -> int:
     return (seed * 1_000_003 + epoch * 101 + stream) % (2**63)
 
@@ -113,9 +130,7 @@ def _fit(
     batches: Batches,
     total: int,
     forward: Callable[[torch.Tensor], torch.Tensor],
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler | None,
-    scaler: torch.amp.GradScaler,
+    optim: Optim,
     desc: str,
     timer: list[float],
 ) -> Phase:
@@ -128,12 +143,7 @@ def _fit(
         with engine.autocast():
             logits = forward(inputs)
             loss = engine.criterion(logits, targets)
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-        if scheduler is not None:
-            scheduler.step()
+        optim.step(loss)
         n = len(targets)
         loss_sum += float(loss.detach()) * n
         correct += int((logits.argmax(1) == targets).sum())
@@ -162,9 +172,7 @@ def train_epoch(
     engine: Engine,
     model: Classifier,
     loader: DataLoader,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler | None,
-    scaler: torch.amp.GradScaler,
+    optim: Optim,
     *,
     frozen: bool,
     desc: str,
@@ -185,7 +193,7 @@ def train_epoch(
 
     else:
         forward = model
-    return _fit(engine, loader, len(loader), forward, optimizer, scheduler, scaler, desc, timer)
+    return _fit(engine, loader, len(loader), forward, optim, desc, timer)
 
 
 def train_cached_epoch(
@@ -193,9 +201,7 @@ def train_cached_epoch(
     head: nn.Module,
     features: torch.Tensor,
     labels: torch.Tensor,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler | None,
-    scaler: torch.amp.GradScaler,
+    optim: Optim,
     *,
     batch_size: int,
     seed: int,
@@ -216,7 +222,7 @@ def train_cached_epoch(
         for idx in (order[i : i + batch_size] for i in range(0, n, batch_size))
     )
     total = (n + batch_size - 1) // batch_size
-    return _fit(engine, batches, total, head, optimizer, scheduler, scaler, desc, [])
+    return _fit(engine, batches, total, head, optim, desc, [])
 
 
 @dataclass

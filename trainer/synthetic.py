@@ -23,8 +23,8 @@ from PIL import Image, ImageDraw, ImageFilter
 from shared.labels import DEFAULT_LABELS
 from trainer.atomic import atomic_write_bytes, atomic_write_text
 
-GENERATOR_VERSION = "1"
-SUPERSAMPLE = 3  # drawn at 3x then downsampled: antialiased edges without a vector library
+GENERATOR_VERSION = "2"
+SUPERSAMPLE = 2  # drawn at 2x then downsampled: antialiased edges without a vector library
 README = """SYNTHETIC DATA - NOT PHOTOGRAPHS.
 
 These images were rendered by trainer/synthetic.py (generator version {version}, seed {seed},
@@ -194,10 +194,10 @@ def _fixed_wing(c: _Canvas, rng: np.random.Generator) -> None:
 
 _DRAWERS: dict[str, tuple[Callable[[_Canvas, np.random.Generator], None], tuple[float, float]]] = {
     # label -> (drawer, object radius as a fraction of the image side)
-    "Flying Birds": (_bird, (0.12, 0.32)),
-    "Large QuadCopters": (_large_quad, (0.2, 0.34)),
-    "Small QuadCopters": (_small_quad, (0.1, 0.22)),
-    "Winged Drones": (_fixed_wing, (0.18, 0.36)),
+    "Flying Birds": (_bird, (0.2, 0.38)),
+    "Large QuadCopters": (_large_quad, (0.28, 0.4)),
+    "Small QuadCopters": (_small_quad, (0.16, 0.28)),
+    "Winged Drones": (_fixed_wing, (0.28, 0.42)),
 }
 
 
