@@ -43,6 +43,9 @@ def served_model(exported_model: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return exported_model
 
 
+_shared: dict[str, Path] = {}
+
+
 @pytest.fixture(scope="session")
 def discriminating_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real exported MobileNetV2 whose answers differ from image to image.
@@ -50,18 +53,23 @@ def discriminating_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     The suite's ``exported_model`` is untrained: its probabilities come out the same to six
     decimals for every picture, so a request answered with another request's result would go
     unnoticed. This one has its head fitted on generated images (``tests.runfactory``).
+    Built once per session: each test module that imports the fixture gets its own copy of the
+    fixture definition, so the model is kept here.
     """
-    from shared import DEFAULT_SPEC, ModelContract
-    from tests.runfactory import make_run
-    from trainer.checkpoint import model_from_checkpoint
-    from trainer.onnx_export import export_onnx
+    if "discriminating" not in _shared:
+        from shared import DEFAULT_SPEC, ModelContract
+        from tests.runfactory import make_run
+        from trainer.checkpoint import model_from_checkpoint
+        from trainer.onnx_export import export_onnx
 
-    run = make_run(tmp_path_factory.mktemp("robust-run"))
-    payload = run.payload
-    info = {"model_version": "robust-1", "run_id": payload["run_id"], "created": payload["created"]}
-    contract = ModelContract(tuple(payload["labels"]), DEFAULT_SPEC, info)
-    path = run.run_dir / "model.onnx"
-    return export_onnx(model_from_checkpoint(payload), contract, path)
+        run = make_run(tmp_path_factory.mktemp("robust-run"))
+        payload = run.payload
+        info = {"model_version": "robust-1", "run_id": payload["run_id"]}
+        info["created"] = payload["created"]
+        contract = ModelContract(tuple(payload["labels"]), DEFAULT_SPEC, info)
+        model = model_from_checkpoint(payload)
+        _shared["discriminating"] = export_onnx(model, contract, run.run_dir / "model.onnx")
+    return _shared["discriminating"]
 
 
 def env_count(name: str, default: int) -> int:
