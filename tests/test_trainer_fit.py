@@ -91,7 +91,10 @@ def test_tiny_run_writes_every_report_and_a_complete_checkpoint(data, tmp_path, 
 
 
 def test_resume_continues_exactly(data, tmp_path) -> None:
-    common = [str(data), "--epochs", "2", "--unfreeze-last", "2", *TINY]
+    # SGD + cosine + label smoothing + a weighted sampler: every piece of state resume must restore.
+    common = [str(data), "--epochs", "3", "--unfreeze-last", "2", *TINY]
+    common += ["--optimizer", "sgd", "--scheduler", "cosine", "--label-smoothing", "0.1"]
+    common += ["--balance", "sampler"]
     assert run(*common, "--run-dir", str(tmp_path / "straight")) == 0
     assert run(*common, "--run-dir", str(tmp_path / "split"), "--stop-after", "1") == 0
     assert load_checkpoint(tmp_path / "split" / LAST)["epoch"] == 1
@@ -100,7 +103,7 @@ def test_resume_continues_exactly(data, tmp_path) -> None:
 
     a = load_checkpoint(tmp_path / "straight" / LAST)
     b = load_checkpoint(tmp_path / "split" / LAST)
-    assert a["epoch"] == b["epoch"] == 2
+    assert a["epoch"] == b["epoch"] == 3
     for key, value in a["model_state"].items():
         assert torch.equal(value, b["model_state"][key]), key
     assert [h["test_loss"] for h in a["history"]] == [h["test_loss"] for h in b["history"]]

@@ -9,6 +9,7 @@ last completed epoch and says how to continue.
 """
 
 import datetime as dt
+import os
 import subprocess
 import sys
 import time
@@ -71,6 +72,21 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     return torch.device(name)
+
+
+def cpu_threads(requested: int) -> int:
+    """``--threads``, or automatically one per core unless the machine is already busy.
+
+    Torch's CPU threads spin while waiting for each other; on a CPU that other processes keep
+    busy (load average >= cores) two threads measured 5-20x slower than one, so take one then.
+    """
+    if requested:
+        return requested
+    cores = os.cpu_count() or 1
+    if cores > 1 and os.getloadavg()[0] >= cores:
+        log(f"the CPU is busy (load {os.getloadavg()[0]:.1f} on {cores} cores): using 1 thread")
+        return 1
+    return torch.get_num_threads()
 
 
 def new_run_dir(options: Options) -> Path:
@@ -137,8 +153,7 @@ class Trainer:
         self.run_dir = info.run_dir
         self.spec = options.spec
         self.device = resolve_device(options.device)
-        if options.threads:
-            torch.set_num_threads(options.threads)
+        torch.set_num_threads(cpu_threads(options.threads))
         self.model.to(self.device)
         blocks = _trainable_blocks(model, options.unfreeze_last)
         self.frozen = not blocks
@@ -524,6 +539,8 @@ def resume(options: Options, given: set[str]) -> Trainer:
     payload = load_checkpoint(run_dir / LAST)
     saved = Options.from_dict(payload["options"])
     overrides = {name: getattr(options, name) for name in given & RESUMABLE if name != "resume"}
+    # A --stop-after of the interrupted invocation must not stop the resumed one again.
+    overrides.setdefault("stop_after", None)
     resumed = Options.from_dict({**saved.to_dict(), **overrides, "resume": str(run_dir)})
     try:
         manifest = Manifest.load(run_dir)
