@@ -37,6 +37,9 @@ from scripts.benchlib.results import (  # noqa: E402
 from scripts.benchlib.sections import QUICK, SECTIONS, Settings  # noqa: E402
 
 DEFAULT_JSON = ROOT / "bench-results.json"
+BUSY_LOAD = (
+    1.0  # 1-minute load average above which the run is flagged as measured on a busy machine
+)
 # --flag -> Settings field, for the counts that can be set one by one.
 COUNT_FLAGS = {
     "repeats": "cold starts per side",
@@ -93,6 +96,20 @@ def _cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
+def busy_warning(info: dict) -> str | None:
+    """Say so when other work shared the cores: every figure is then inflated and scattered."""
+    load = max(info["loadavg_start"][0], info["loadavg_end"][0])
+    if load < BUSY_LOAD:
+        return None
+    return (
+        f"WARNING: the machine was busy (1-minute load average up to {load:.1f} on "
+        f"{info['usable_cores']} cores). Every figure is inflated and noisy, multi-threaded ones "
+        "most: OpenMP threads (torch's) stall at every barrier when the cores are shared, so the "
+        "2-thread torch baselines suffer more than onnxruntime and the ratios flatter ours. "
+        "Compare the 1-thread model-only rows, and re-run on a quiet machine for real figures."
+    )
+
+
 def run_section(name: str, inputs: Inputs, settings: Settings, work: Path) -> Section:
     """One section; a failure is recorded in the section (and the others still run)."""
     log(f"{name} ...")
@@ -143,6 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     print(format_machine(info))
     print(f"model: {models.origin}")
     print(f"counts: {dataclasses.asdict(settings)}")
+    busy = busy_warning(info)
+    if busy:
+        print(busy)
     if args.jobs > 1:
         print(f"WARNING: --jobs {args.jobs}: sections ran concurrently; the figures are not valid")
     print()
@@ -162,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         "settings": {**dataclasses.asdict(settings), "jobs": args.jobs},
         "seconds": round(time.perf_counter() - started, 1),
         "sections": {name: s.to_dict() for name, s in sections.items()},
+        "busy_warning": busy,
         "summary": {
             "targets": len(with_target),
             "met": len(with_target) - len(missed),

@@ -31,7 +31,7 @@ class Settings:
     model_warmup: int = 3
     memory_requests: int = 1000
     memory_warmup: int = 100
-    train_per_class: int = 40
+    train_per_class: int = 32
     train_image_size: int = 256
     epochs: int = 3
     batch_size: int = 32
