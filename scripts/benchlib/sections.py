@@ -303,8 +303,9 @@ def train_speed(inputs: Inputs, s: Settings, work: Path) -> Section:
     section.details = t
     section.notes.append(
         f"python -m trainer.fit --weights none, {t['data']}, {s.epochs} epoch(s), batch "
-        f"{s.batch_size}; medians over the epochs after the first; both throughputs come from "
-        "the same training pass (trainer.loop times the backbone inside it)"
+        f"{s.batch_size}, {t['torch_threads']} torch thread(s) (the trainer's choice); medians "
+        "over the epochs after the first; both throughputs come from the same training pass "
+        "(trainer.loop times the backbone inside it)"
     )
     return section
 

@@ -67,4 +67,12 @@ def measure(work: Path, s: TrainSettings) -> dict[str, Any]:
     images = _fit(data, work / "run-images", s)
     cached = _fit(data, work / "run-cached", s, "--cache-features", str(s.cache_views))
     data_note = f"{s.per_class} synthetic {s.image_size}px JPEGs per class (trainer.synthetic)"
-    return {"data": data_note, "images": images, "cached": cached}
+    import torch  # already imported by the trainer
+
+    # trainer.fit picks its torch thread count (one thread on a busy machine): record it.
+    return {
+        "data": data_note,
+        "torch_threads": torch.get_num_threads(),
+        "images": images,
+        "cached": cached,
+    }
