@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
+from tqdm import tqdm
 
 from shared.labels import DEFAULT_LABELS
 from trainer.atomic import atomic_write_bytes, atomic_write_text
@@ -239,14 +240,14 @@ def generate(root: str | Path, *, per_class: int = 150, seed: int = 0, size: int
     stamp_path = root / ".generated"
     if stamp_path.is_file() and stamp_path.read_text(encoding="utf-8") == stamp:
         return root
-    for class_index, label in enumerate(DEFAULT_LABELS):
+    jobs = [(c, label, i) for c, label in enumerate(DEFAULT_LABELS) for i in range(per_class)]
+    for class_index, label, i in tqdm(jobs, desc="render", unit="img", leave=False, disable=None):
         folder = root / label
         folder.mkdir(parents=True, exist_ok=True)
         slug = label.lower().replace(" ", "_")
-        for i in range(per_class):
-            rgb = render(label, i, seed=seed, size=size)
-            quality = int(np.random.default_rng([seed, class_index, i, 1]).integers(70, 96))
-            atomic_write_bytes(folder / f"{slug}_{i:04d}.jpg", encode_jpeg(rgb, quality))
+        rgb = render(label, i, seed=seed, size=size)
+        quality = int(np.random.default_rng([seed, class_index, i, 1]).integers(70, 96))
+        atomic_write_bytes(folder / f"{slug}_{i:04d}.jpg", encode_jpeg(rgb, quality))
     text = README.format(version=GENERATOR_VERSION, seed=seed, per_class=per_class, size=size)
     atomic_write_text(root / "README.txt", text)
     atomic_write_text(stamp_path, stamp)
