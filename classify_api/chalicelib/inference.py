@@ -41,9 +41,10 @@ class Predictor:
 
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # Lambda grants vCPUs in proportion to memory (one full vCPU at 1769 MB); the operators
-        # of one image are the only parallel work, so use every core for them.
-        options.intra_op_num_threads = max(1, os.cpu_count() or 1)
+        # Lambda shows 2+ cores at every memory size but grants CPU time in proportion to memory
+        # (one vCPU's worth at 1769 MB), so os.cpu_count() overstates it: 2 threads on one vCPU of
+        # quota measured 2x slower than 1 (bench.py, model-only rows). Raise it for >= 3538 MB.
+        options.intra_op_num_threads = _threads()
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         # Idle workers would otherwise busy-wait after each run, eating the CPU share that decode
@@ -115,6 +116,15 @@ class Predictor:
                 "inference": _ms(t2, t3),
             },
         }
+
+
+def _threads() -> int:
+    """onnxruntime intra-op threads: ``SKYCLASS_ORT_THREADS`` (default 1)."""
+    raw = os.environ.get("SKYCLASS_ORT_THREADS", "1")
+    try:
+        return max(1, int(raw))
+    except ValueError:
+        return 1
 
 
 def _ms(start: float, end: float) -> float:
