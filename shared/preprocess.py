@@ -7,8 +7,12 @@ truncation and center-crop rounding, then /255 and ImageNet normalisation in flo
 
 Speed comes from two things. Only the pixels that survive the center crop are resampled (each output
 pixel depends only on its own filter window, so this changes nothing). And each pass is a handful of
-banded matrix products in float64: every product of a uint8 pixel and a 22-bit integer weight, and
-every sum of them, is an integer below 2**53, so BLAS computes Pillow's fixed-point sums exactly.
+banded matrix products that BLAS computes exactly: in float64 every product of a uint8 pixel and a
+22-bit integer weight, and every sum of them, is an integer below 2**53. The horizontal pass, which
+reads every input pixel, runs in float32 (half the memory traffic) with each weight split into a
+high and a low part (``w = hi * 1024 + lo``): every partial sum then stays an integer below 2**24,
+exact in float32, and ``hi_sum * 1024 + lo_sum`` is Pillow's sum. Filters wider than 64 taps (a
+downscale beyond ~32x) would break that bound and use float64 instead.
 """
 
 import math
@@ -21,10 +25,16 @@ from shared.spec import DEFAULT_SPEC, PreprocessSpec
 _PRECISION_BITS = 22
 _HALF = float(1 << (_PRECISION_BITS - 1))
 _INV_ONE = 1.0 / (1 << _PRECISION_BITS)
-# Output columns/rows computed per matrix product: the product reads a window of about
-# ``chunk * scale + 2 * support`` inputs, so small chunks waste little work on zero weights.
-_CHUNK_INPUTS = 96
-_ROW_BLOCK = 128
+# Outputs computed per matrix product: each block's inputs span about this many filter widths.
+# Wider blocks multiply more zero weights, narrower ones make more (small) products; 8 was the
+# fastest measured for 300x300 to 12 MP inputs.
+_CHUNK_FILTERS = 8
+# Rows per block of the horizontal pass: about 2 MB of float input, so the planar copy of a block
+# is still in cache when the products read it.
+_BLOCK_VALUES = 1 << 19
+# Split weights: lo < 2**10, so 64 taps of 255 * 1023 stay below 2**24 (float32's exact range).
+_SPLIT_BITS = 10
+_SPLIT_MAX_TAPS = 64
 _Band = tuple[int, int, int, int, np.ndarray]
 
 
@@ -84,7 +94,7 @@ def _bands(in_size: int, out_size: int, start: int, stop: int) -> tuple[_Band, .
     """
     first, count, fixed = _coefficients(in_size, out_size)
     origin = int(first[start])
-    chunk = max(1, int(_CHUNK_INPUTS * out_size / in_size))
+    chunk = max(1, int(_CHUNK_FILTERS * int(count.max()) * out_size / in_size))
     bands = []
     for lo in range(start, stop, chunk):
         hi = min(lo + chunk, stop)
@@ -99,6 +109,22 @@ def _bands(in_size: int, out_size: int, start: int, stop: int) -> tuple[_Band, .
     return tuple(bands)
 
 
+@lru_cache(maxsize=64)
+def _split_bands(in_size: int, out_size: int, start: int, stop: int) -> tuple[_Band, ...] | None:
+    """:func:`_bands` with float32 weights ``[hi | lo]`` side by side, or None if too wide."""
+    _, count, _ = _coefficients(in_size, out_size)
+    if int(count[start:stop].max()) > _SPLIT_MAX_TAPS:
+        return None
+    split = []
+    for a, b, j0, j1, weights in _bands(in_size, out_size, start, stop):
+        high = np.floor(weights / (1 << _SPLIT_BITS))
+        low = weights - high * (1 << _SPLIT_BITS)
+        both = np.concatenate([high, low], axis=1).astype(np.float32)
+        both.setflags(write=False)
+        split.append((a, b, j0, j1, both))
+    return tuple(split)
+
+
 def _window(in_size: int, out_size: int, start: int, stop: int) -> tuple[int, int]:
     """The input range that outputs ``start..stop`` read."""
     first, count, _ = _coefficients(in_size, out_size)
@@ -110,15 +136,23 @@ def _horizontal(
 ) -> np.ndarray:
     """uint8 ``(R, W, 3)`` window -> planar float64 ``(3, R, cols)``, rounded like Pillow."""
     rows = region.shape[0]
-    bands = _bands(in_size, out_size, *cols)
+    split = _split_bands(in_size, out_size, *cols)
+    bands = split or _bands(in_size, out_size, *cols)
+    dtype = np.float32 if split else np.float64
     out = np.empty((3, rows, cols[1] - cols[0]), dtype=np.float64)
-    # Blocks of rows keep the uint8 -> float64 planar copy in cache for the products that read it.
-    for r0 in range(0, rows, _ROW_BLOCK):
-        block = np.ascontiguousarray(region[r0 : r0 + _ROW_BLOCK].transpose(2, 0, 1), np.float64)
+    # Blocks of rows keep the uint8 -> float planar copy in cache for the products that read it.
+    step = max(16, _BLOCK_VALUES // (3 * region.shape[1]))
+    for r0 in range(0, rows, step):
+        block = np.ascontiguousarray(region[r0 : r0 + step].transpose(2, 0, 1), dtype)
         n = block.shape[1]
         flat = block.reshape(3 * n, -1)
         for a, b, j0, j1, weights in bands:
-            out[:, r0 : r0 + n, j0:j1] = (flat[:, a:b] @ weights).reshape(3, n, j1 - j0)
+            product = flat[:, a:b] @ weights
+            width = j1 - j0
+            if split:
+                high = product[:, :width].astype(np.float64)
+                product = high * (1 << _SPLIT_BITS) + product[:, width:]
+            out[:, r0 : r0 + n, j0:j1] = product.reshape(3, n, width)
     return _round_fixed(out)
 
 
@@ -160,24 +194,16 @@ def resize_and_crop(rgb: np.ndarray, spec: PreprocessSpec = DEFAULT_SPEC) -> np.
     return resize_crop_planar(rgb, spec).transpose(1, 2, 0).astype(np.uint8)
 
 
-@lru_cache(maxsize=8)
-def _normalize_lut(spec: PreprocessSpec) -> np.ndarray:
-    """(3, 256) float32 table: exactly torchvision's ``x.float() / 255`` then ``(x - mean) / std``."""
-    levels = np.arange(256, dtype=np.float32) / np.float32(255.0)
-    mean = np.asarray(spec.mean, dtype=np.float32)[:, None]
-    std = np.asarray(spec.std, dtype=np.float32)[:, None]
-    lut = (levels[None, :] - mean) / std
-    lut.setflags(write=False)
-    return lut
-
-
 def normalize(planar: np.ndarray, spec: PreprocessSpec = DEFAULT_SPEC) -> np.ndarray:
-    """Planar ``(3, H, W)`` values 0..255 -> float32 ``(1, 3, H, W)``, normalised via a table."""
-    lut = _normalize_lut(spec)
-    levels = planar.astype(np.intp)
-    out = np.empty((1, *planar.shape), dtype=np.float32)
-    for channel in range(3):
-        np.take(lut[channel], levels[channel], out=out[0, channel])
+    """Planar ``(3, H, W)`` values 0..255 -> float32 ``(1, 3, H, W)``, ImageNet-normalised.
+
+    The same float32 operations in the same order as ``ToTensor`` (``x / 255``) and ``Normalize``
+    (``(x - mean) / std``), so the result is bit-identical to torchvision's.
+    """
+    out = planar.astype(np.float32)[None]
+    np.divide(out, np.float32(255.0), out=out)
+    np.subtract(out, np.asarray(spec.mean, dtype=np.float32)[:, None, None], out=out)
+    np.divide(out, np.asarray(spec.std, dtype=np.float32)[:, None, None], out=out)
     return out
 
 

@@ -142,6 +142,25 @@ def test_other_spec_sizes_match_torchvision():
     np.testing.assert_array_equal(preprocess(rgb, spec), expected)
 
 
+def test_very_wide_filters_take_the_float64_path_and_stay_exact():
+    # A ~37x downscale needs ~77 taps: beyond the float32 split's exact range.
+    from shared.preprocess import _SPLIT_MAX_TAPS, _coefficients
+
+    spec = PreprocessSpec(resize=16, crop=16)
+    rgb = synthetic_rgb(700, 600, seed=11, content="noise")
+    assert int(_coefficients(700, 18)[1].max()) > _SPLIT_MAX_TAPS
+    pipeline = transforms.Compose(
+        [
+            transforms.Resize(16),
+            transforms.CenterCrop(16),
+            transforms.ToTensor(),
+            transforms.Normalize(spec.mean, spec.std),
+        ]
+    )
+    expected = pipeline(Image.fromarray(rgb)).unsqueeze(0).numpy()
+    np.testing.assert_array_equal(preprocess(rgb, spec), expected)
+
+
 def test_rejects_arrays_that_are_not_uint8_rgb():
     with pytest.raises(ValueError, match="uint8"):
         preprocess(np.zeros((10, 10, 3), dtype=np.float32))
