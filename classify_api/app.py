@@ -5,32 +5,11 @@ AWS_CHALICE_CLI_MODE set) and the model is loaded on the first request that need
 """
 
 import os
-import threading
 
-from chalice import Chalice, CORSConfig, Response
-from chalice.app import Request
+from chalice import CORSConfig, Response
 
 from chalicelib import handlers, media
-
-
-class ThreadSafeChalice(Chalice):
-    """Chalice keeps the request being handled in one attribute of the app, shared by all threads.
-
-    Lambda sends one event at a time, but `chalice local` serves each connection on its own thread,
-    and there two concurrent requests could each read the other's body: one client got another
-    client's answer. Each thread keeps its own current request instead.
-    """
-
-    _requests = threading.local()
-
-    @property
-    def current_request(self) -> Request | None:
-        return getattr(self._requests, "request", None)
-
-    @current_request.setter
-    def current_request(self, request: Request | None) -> None:
-        self._requests.request = request
-
+from chalicelib.threadsafe import ThreadSafeChalice
 
 app = ThreadSafeChalice(app_name="skyclass")
 # Raw images and multipart bodies must reach Lambda byte-exact (base64 in the event).
