@@ -49,16 +49,25 @@ CASES = [
     (4000, 101, "mixed"),
 ]
 
-TORCH_RESIZE_CROP = transforms.Compose(
-    [transforms.Resize(DEFAULT_SPEC.resize), transforms.CenterCrop(DEFAULT_SPEC.crop)]
-)
-TORCH_EVAL = transforms.Compose(
-    [
-        TORCH_RESIZE_CROP,
-        transforms.ToTensor(),
-        transforms.Normalize(DEFAULT_SPEC.mean, DEFAULT_SPEC.std),
-    ]
-)
+
+def torch_eval(spec: PreprocessSpec = DEFAULT_SPEC) -> transforms.Compose:
+    """The reference: torchvision's eval transform for ``spec``."""
+    return transforms.Compose(
+        [
+            transforms.Resize(spec.resize),
+            transforms.CenterCrop(spec.crop),
+            transforms.ToTensor(),
+            transforms.Normalize(spec.mean, spec.std),
+        ]
+    )
+
+
+TORCH_EVAL = torch_eval()
+TORCH_RESIZE_CROP = transforms.Compose(TORCH_EVAL.transforms[:2])
+
+
+def _reference(rgb: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
+    return torch_eval(spec)(Image.fromarray(rgb)).unsqueeze(0).numpy()
 
 
 def _compare(rgb: np.ndarray) -> tuple[int, float]:
@@ -130,16 +139,7 @@ def test_crop_offsets_follow_torchvision(width, height):
 def test_other_spec_sizes_match_torchvision():
     spec = PreprocessSpec(resize=160, crop=128, mean=(0.5, 0.5, 0.5), std=(0.25, 0.5, 1.0))
     rgb = synthetic_rgb(517, 389, seed=9)
-    pipeline = transforms.Compose(
-        [
-            transforms.Resize(160),
-            transforms.CenterCrop(128),
-            transforms.ToTensor(),
-            transforms.Normalize(spec.mean, spec.std),
-        ]
-    )
-    expected = pipeline(Image.fromarray(rgb)).unsqueeze(0).numpy()
-    np.testing.assert_array_equal(preprocess(rgb, spec), expected)
+    np.testing.assert_array_equal(preprocess(rgb, spec), _reference(rgb, spec))
 
 
 def test_very_wide_filters_take_the_float64_path_and_stay_exact():
@@ -149,16 +149,7 @@ def test_very_wide_filters_take_the_float64_path_and_stay_exact():
     spec = PreprocessSpec(resize=16, crop=16)
     rgb = synthetic_rgb(700, 600, seed=11, content="noise")
     assert int(_coefficients(700, 18)[1].max()) > _SPLIT_MAX_TAPS
-    pipeline = transforms.Compose(
-        [
-            transforms.Resize(16),
-            transforms.CenterCrop(16),
-            transforms.ToTensor(),
-            transforms.Normalize(spec.mean, spec.std),
-        ]
-    )
-    expected = pipeline(Image.fromarray(rgb)).unsqueeze(0).numpy()
-    np.testing.assert_array_equal(preprocess(rgb, spec), expected)
+    np.testing.assert_array_equal(preprocess(rgb, spec), _reference(rgb, spec))
 
 
 def test_rejects_arrays_that_are_not_uint8_rgb():
