@@ -1,5 +1,6 @@
 """Build the deployment bundle: stage, vendor, strip, ``chalice package``, measure, check."""
 
+import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,6 +65,10 @@ def build(
         app_dir, package_dir = app_source, DEFAULT_OUT
         if model is not None:
             raise ValueError("--model needs --out: the working tree's model is the published one")
+        # chalice zips chalicelib/ as it is: bytecode left by local runs would ship (a staged
+        # copy never holds any).
+        for cache in (app_dir / "chalicelib").rglob("__pycache__"):
+            shutil.rmtree(cache, ignore_errors=True)
     else:
         app_dir, package_dir = stage_app(app_source, out / "app"), out / "package"
     place_model(app_dir, model)
