@@ -20,9 +20,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 from PIL import Image
-from torchvision import transforms
 
 from shared import DEFAULT_SPEC, preprocess
+from trainer.augment import torchvision_eval
 
 
 def median_ms(fn: Callable[[], object], repeats: int) -> float:
@@ -46,14 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="numpy preprocess vs torchvision transform")
     parser.add_argument("--repeats", type=int, default=30)
     args = parser.parse_args(argv)
-    torch_eval = transforms.Compose(
-        [
-            transforms.Resize(DEFAULT_SPEC.resize),
-            transforms.CenterCrop(DEFAULT_SPEC.crop),
-            transforms.ToTensor(),
-            transforms.Normalize(DEFAULT_SPEC.mean, DEFAULT_SPEC.std),
-        ]
-    )
+    torch_eval = torchvision_eval(DEFAULT_SPEC)
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores")
     print(f"{'image':>11} {'numpy ms':>9} {'torchvision ms':>15} {'ratio':>6}  target <= 1.0")
     worst = 0.0

@@ -11,6 +11,7 @@ from torchvision import transforms
 from shared import DEFAULT_SPEC, PreprocessSpec, decode, preprocess
 from shared.preprocess import crop_offsets, resize_and_crop, resized_size
 from tests.imagegen import encode, synthetic_rgb
+from trainer.augment import torchvision_eval
 
 # (width, height, content): portrait, landscape, square, extreme aspect ratios, odd sizes,
 # smaller than the crop, exactly the resize size, flat and noisy content, up to a 12 MP photo.
@@ -50,24 +51,12 @@ CASES = [
 ]
 
 
-def torch_eval(spec: PreprocessSpec = DEFAULT_SPEC) -> transforms.Compose:
-    """The reference: torchvision's eval transform for ``spec``."""
-    return transforms.Compose(
-        [
-            transforms.Resize(spec.resize),
-            transforms.CenterCrop(spec.crop),
-            transforms.ToTensor(),
-            transforms.Normalize(spec.mean, spec.std),
-        ]
-    )
-
-
-TORCH_EVAL = torch_eval()
+TORCH_EVAL = torchvision_eval(DEFAULT_SPEC)
 TORCH_RESIZE_CROP = transforms.Compose(TORCH_EVAL.transforms[:2])
 
 
 def _reference(rgb: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
-    return torch_eval(spec)(Image.fromarray(rgb)).unsqueeze(0).numpy()
+    return torchvision_eval(spec)(Image.fromarray(rgb)).unsqueeze(0).numpy()
 
 
 def _compare(rgb: np.ndarray) -> tuple[int, float]:

@@ -68,6 +68,19 @@ def eval_transform(spec: PreprocessSpec) -> Transform:
     return apply
 
 
+def torchvision_eval(spec: PreprocessSpec) -> tv.Compose:
+    """torchvision's ``Resize -> CenterCrop -> ToTensor -> Normalize`` on PIL images: what
+    ``shared.preprocess`` reproduces bit for bit (the parity tests and benchmarks compare to it)."""
+    return tv.Compose(
+        [
+            tv.Resize(spec.resize),
+            tv.CenterCrop(spec.crop),
+            tv.ToTensor(),
+            tv.Normalize(spec.mean, spec.std),
+        ]
+    )
+
+
 def denormalize(batch: torch.Tensor, spec: PreprocessSpec) -> np.ndarray:
     """Normalised ``(N, 3, H, W)`` -> uint8 ``(N, H, W, 3)`` for pictures of what the network saw."""
     mean = torch.tensor(spec.mean).view(1, 3, 1, 1)

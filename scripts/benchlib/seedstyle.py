@@ -46,14 +46,10 @@ def load_seed_model(state_path: str | Path) -> nn.Module:
 
 
 def seed_transform(spec: PreprocessSpec = DEFAULT_SPEC) -> transforms.Compose:
-    return transforms.Compose(
-        [
-            transforms.Resize(spec.resize),
-            transforms.CenterCrop(spec.crop),
-            transforms.ToTensor(),
-            transforms.Normalize(spec.mean, spec.std),
-        ]
-    )
+    """The seed's eval transform (the one ``shared.preprocess`` reproduces)."""
+    from trainer.augment import torchvision_eval
+
+    return torchvision_eval(spec)
 
 
 @torch.no_grad()
