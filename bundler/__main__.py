@@ -2,15 +2,12 @@
 
     scripts/build_bundle                          # classify_api/ in place -> build/bundle/
     scripts/build_bundle --model M.onnx --out DIR # a staged copy, e.g. for tests
-    scripts/build_bundle --python 3.11            # the legacy runtime, packaged by .venv's chalice
-    scripts/build_bundle --python 3.12 --out DIR  # no venv runs 3.12 here: prepare and measure only
 
-The default target is the Python of .venv-deploy (scripts/setup-deploy: 3.12+, Amazon Linux 2023),
-the runtime Lambda still accepts; its chalice packages the zip. python3.11 (.venv's) stays
-buildable for comparison and tests, with a warning that Lambda refuses it.
+The target is the Lambda runtime of .venv-deploy's Python (3.12+, scripts/setup-deploy) on the
+architecture the stage's ``lambda_architecture`` names; its chalice packages the zip.
 
-Exits 1 when the bundle breaks a Lambda limit (50 MiB zipped, 250 MB unzipped) or needs a newer
-glibc/libstdc++ than the target runtime's image has.
+Exit status: 0 built, 1 the bundle breaks a Lambda limit (50 MiB zipped, 250 MB unzipped) or needs
+a newer glibc/libstdc++ than the runtime's image has, 2 bad input (no model, no deploy venv).
 """
 
 import argparse
@@ -19,9 +16,10 @@ from pathlib import Path
 
 from bundler.build import Bundle, build
 from bundler.elf import format_version
-from bundler.runtime import local_python, target_for
+from bundler.runtime import RuntimeSetupError, deploy_target
 from bundler.sizes import TARGET_ZIPPED, format_table, megabytes
-from bundler.venvs import deploy_python
+from shared.cli import CheckError, UsageError, run_cli
+from shared.paths import APP_DIR, stage_architecture
 
 
 def report(bundle: Bundle) -> str:
@@ -34,54 +32,44 @@ def report(bundle: Bundle) -> str:
         f"  {megabytes(size):>10}  {why}"
         for why, size in sorted(by_reason.items(), key=lambda kv: -kv[1])[:6]
     ]
-    what = "deployment.zip" if bundle.deployment_zip else "zip layout, measured (chalice not run)"
     lines += [
         "",
-        f"{what} for {bundle.target.describe()}:",
+        f"deployment.zip for {bundle.target.describe()}:",
         format_table(bundle.rows, bundle.zip_size),
-    ]
-    lines.append(
         f"target zipped <= {megabytes(TARGET_ZIPPED)}: "
         + ("met" if bundle.zip_size <= TARGET_ZIPPED else "missed")
-        + f" ({megabytes(bundle.zip_size)})"
-    )
+        + f" ({megabytes(bundle.zip_size)})",
+    ]
     for prefix, (version, where) in bundle.elf_summary.items():
         lines.append(
             f"highest {prefix} needed: {format_version(version or None)}  ({where or '-'})"
         )
-    if bundle.deployment_zip:
-        lines.append(f"package: {bundle.deployment_zip} and {bundle.sam_json}")
-    lines += [f"WARNING: {w}" for w in bundle.warnings]
+    lines.append(f"package: {bundle.deployment_zip} and {bundle.sam_json}")
     lines += [f"PROBLEM: {p}" for p in bundle.problems]
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="scripts/build_bundle", description=__doc__.splitlines()[0]
+    )
     parser.add_argument(
         "--model", type=Path, help="model to ship (needs --out; default: published)"
     )
     parser.add_argument("--out", type=Path, help="build in a staged copy of the app under DIR")
-    parser.add_argument(
-        "--python",
-        default=deploy_python(),
-        help=f"target Lambda Python (default: .venv-deploy's, {deploy_python() or 'not set up'}; "
-        f"{local_python()} is .venv's; a version no venv here runs is prepared and measured only)",
-    )
+    parser.add_argument("--stage", default="dev", help="chalice stage to package (default dev)")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     args = parser.parse_args(argv)
-    if args.python is None:
-        parser.exit(
-            2,
-            "build_bundle: no deploy environment (.venv-deploy): run scripts/setup-deploy, "
-            f"or pass --python {local_python()} for the legacy runtime\n",
-        )
     try:
-        bundle = build(target_for(args.python), model=args.model, out=args.out)
-    except (FileNotFoundError, ValueError) as exc:
-        parser.exit(2, f"build_bundle: {exc}\n")
+        target = deploy_target(stage_architecture(APP_DIR, args.stage))
+        bundle = build(target, model=args.model, out=args.out)
+    except (FileNotFoundError, ValueError, RuntimeSetupError) as exc:
+        raise UsageError(str(exc)) from None
     print(report(bundle))
-    return 1 if bundle.problems else 0
+    if bundle.problems:
+        raise CheckError(f"the bundle cannot deploy: {'; '.join(bundle.problems)}")
+    return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_cli(main, prog="scripts/build_bundle"))

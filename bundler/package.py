@@ -1,24 +1,13 @@
-"""Run ``chalice package`` on a prepared app folder, offline, with the chalice for the target."""
+"""Run ``chalice package`` on a prepared app folder, offline, with the deploy venv's chalice."""
 
 import os
 import shutil
 import subprocess
 from pathlib import Path
 
-from bundler.venvs import chalice_for
+from bundler.runtime import DEPLOY_VENV
 
 DEFAULT_REGION = "us-east-1"
-
-
-def chalice_command(python: str) -> list[str]:
-    """The chalice CLI for the ``python{python}`` runtime (see :mod:`bundler.venvs`)."""
-    script = chalice_for(python)
-    if script is None:
-        raise FileNotFoundError(
-            f"no chalice runs on Python {python} here: run scripts/setup-deploy "
-            f"(PYTHON=python{python} for this version) or scripts/setup for .venv"
-        )
-    return [str(script)]
 
 
 def offline_env(base: dict[str, str] | None = None) -> dict[str, str]:
@@ -33,15 +22,14 @@ def offline_env(base: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def chalice_package(app_dir: Path, out: Path, python: str, stage: str = "dev") -> tuple[Path, Path]:
-    """``chalice package`` for ``python{python}`` into ``out``; returns (deployment.zip, sam.json).
+def chalice_package(app_dir: Path, out: Path, stage: str = "dev") -> tuple[Path, Path]:
+    """``chalice package`` into ``out``; returns (deployment.zip, sam.json).
 
-    Chalice imports ``app.py`` to package it; the app's imports resolve from ``vendor/`` (chalice
-    appends it to ``sys.path``), which holds that runtime's packages, so the chalice must run on
-    the same Python minor version as the target.
+    Chalice imports ``app.py`` to package it and chooses the Lambda runtime from the Python it
+    runs under, so it runs from ``.venv-deploy``, the Python the vendored packages were built for.
     """
     if out.exists():
         shutil.rmtree(out)
-    cmd = [*chalice_command(python), "package", "--stage", stage, str(out)]
+    cmd = [str(DEPLOY_VENV / "bin" / "chalice"), "package", "--stage", stage, str(out)]
     subprocess.run(cmd, cwd=app_dir, env=offline_env(), check=True)
     return out / "deployment.zip", out / "sam.json"

@@ -1,95 +1,141 @@
-"""The Lambda runtime a bundle targets and what its system libraries provide.
+"""The Lambda runtime the bundle targets: python3.12+ on Amazon Linux 2023, and its packages.
 
-Chalice deploys for the runtime matching the Python that runs it (3.10/3.11 -> Amazon Linux 2,
-3.12+ -> Amazon Linux 2023); ``scripts/fetch_runtime.py`` owns that mapping and the glibc of each
-image. The libstdc++ of each image matters too: onnxruntime links the system ``libstdc++.so.6``.
+Chalice deploys for the runtime of the Python that runs it, so the bundle is built for the Python
+of ``.venv-deploy`` (``scripts/setup-deploy``: the newest Python >= 3.12 here). python3.11 and older
+run on Amazon Linux 2, which Lambda no longer accepts functions for. The runtime packages are the
+pins in ``bundler/runtime.txt``, installed as manylinux wheels for the runtime's glibc and CPU into
+``.runtimes/``; the export runs every model under exactly these before it is published.
+
+    python -m bundler.runtime [--architecture arm64]   # fetch the packages (scripts/setup-deploy)
 """
 
+import argparse
+import re
+import subprocess
 import sys
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 
-from scripts.fetch_runtime import ROOT, Runtime, default_dest, fetch, runtime_for
+from shared.paths import REPO
 
-# GLIBCXX_ version of the image's libstdc++: Amazon Linux 2 ships GCC 7.3's (3.4.24),
-# Amazon Linux 2023 GCC 11's (3.4.29).
-_GLIBCXX = {(2, 26): (3, 4, 24), (2, 34): (3, 4, 29)}
-_IMAGE = {(2, 26): "Amazon Linux 2", (2, 34): "Amazon Linux 2023"}
-# AWS's Lambda runtime lifecycle (the dates cfn-lint's E2531/E2533/W2531 check): deprecation, then
-# CreateFunction refused, then UpdateFunctionCode refused. The Amazon Linux 2 runtimes end with AL2.
-_LIFECYCLE = {
-    "3.10": (date(2026, 6, 30), date(2026, 7, 31), date(2026, 8, 31)),
-    "3.11": (date(2026, 6, 30), date(2026, 7, 31), date(2026, 8, 31)),
-    "3.12": (date(2028, 10, 31), date(2028, 11, 30), date(2029, 1, 10)),
-    "3.13": (date(2029, 6, 30), date(2029, 7, 31), date(2029, 8, 31)),
-    "3.14": (date(2029, 6, 30), date(2029, 7, 31), date(2029, 8, 31)),
-}
+PINS = REPO / "bundler" / "runtime.txt"
+DEPLOY_VENV = REPO / ".venv-deploy"
+RUNTIMES = REPO / ".runtimes"
+MIN_PYTHON = (3, 12)
+IMAGE = "Amazon Linux 2023"
+GLIBC = (2, 34)
+GLIBCXX = (3, 4, 29)  # GCC 11's libstdc++, which onnxruntime links from the image
+# chalice's `lambda_architecture` -> the CPU name wheels and ELF files use.
+ARCHITECTURES = {"x86_64": "x86_64", "arm64": "aarch64"}
+# The newest ONNX IR and default-domain opset the exporter may write: what onnxruntime implements
+# since 1.20 (its Versioning.md matrix), at or below every onnxruntime the pins have used. The
+# export also runs the finished file under the pinned runtime, which has the final word.
+MAX_IR_VERSION = 10
+MAX_OPSET = 21
+
+_VENV_VERSION = re.compile(r"^version(?:_info)?\s*=\s*(\d+)\.(\d+)", re.MULTILINE)
+
+
+class RuntimeSetupError(RuntimeError):
+    """The deploy environment or its runtime packages are missing; the message says what to run."""
 
 
 @dataclass(frozen=True)
 class Target:
-    """One Lambda Python runtime: its packages and the system library versions it provides."""
+    """One Lambda runtime: a python3.12+ version on one CPU architecture."""
 
-    runtime: Runtime
+    python: str  # "3.13"
+    architecture: str = "x86_64"  # chalice's name: x86_64 or arm64
+
+    def __post_init__(self) -> None:
+        if self.architecture not in ARCHITECTURES:
+            raise RuntimeSetupError(
+                f"lambda_architecture {self.architecture!r} is not supported; "
+                f"use one of {', '.join(ARCHITECTURES)}"
+            )
+        if tuple(map(int, self.python.split("."))) < MIN_PYTHON:
+            raise RuntimeSetupError(
+                f"Lambda no longer accepts python{self.python} functions; build for python3.12+ "
+                "(scripts/setup-deploy makes .venv-deploy)"
+            )
 
     @property
-    def python(self) -> str:
-        return self.runtime.python
+    def machine(self) -> str:
+        """``x86_64`` or ``aarch64``: what wheel tags and ELF headers call the CPU."""
+        return ARCHITECTURES[self.architecture]
 
     @property
-    def glibc(self) -> tuple[int, ...]:
-        return self.runtime.glibc
-
-    @property
-    def glibcxx(self) -> tuple[int, ...]:
-        return _GLIBCXX[self.runtime.glibc]
-
-    @property
-    def image(self) -> str:
-        return _IMAGE[self.runtime.glibc]
+    def tag(self) -> str:
+        return f"py{self.python.replace('.', '')}-{self.machine}"
 
     @property
     def packages_dir(self) -> Path:
-        """Where ``scripts/fetch_runtime.py`` installs this runtime's packages."""
-        return default_dest(self.runtime)
+        return RUNTIMES / self.tag
 
-    def ensure_packages(self) -> Path:
-        """The runtime packages folder, fetched first if it is missing (needs the package index)."""
-        if not (self.packages_dir / "onnxruntime").is_dir():
-            fetch(self.runtime, self.packages_dir)
-        return self.packages_dir
-
-    def lifecycle_warning(self, today: date | None = None) -> str | None:
-        """Why AWS would refuse or discourage deploying this runtime ``today``, if it would."""
-        dates = _LIFECYCLE.get(self.python)
-        today = today or date.today()
-        if dates is None or today < dates[0]:
-            return None
-        deprecated, create_block, update_block = dates
-        if today >= update_block:
-            state = f"creating (since {create_block}) and updating (since {update_block}) functions"
-        elif today >= create_block:
-            state = f"creating functions (since {create_block}; updates until {update_block})"
-        else:
-            return f"Lambda deprecated python{self.python} on {deprecated}; creation ends {create_block}"
-        return (
-            f"Lambda refuses python{self.python} for {state}: `chalice deploy` from this Python "
-            "fails on AWS. Build without --python (the python3.12+ .venv-deploy) and deploy "
-            "with scripts/deploy."
-        )
+    @property
+    def platforms(self) -> list[str]:
+        major, top = GLIBC
+        tags = [f"manylinux_{major}_{minor}_{self.machine}" for minor in range(top, 16, -1)]
+        return [*tags, f"manylinux2014_{self.machine}"]
 
     def describe(self) -> str:
-        return f"python{self.python} on {self.image} (glibc {'.'.join(map(str, self.glibc))})"
+        return f"python{self.python} {self.architecture} on {IMAGE} (glibc {GLIBC[0]}.{GLIBC[1]})"
+
+    def fetch(self) -> Path:
+        """Install the pinned wheels for this runtime into :attr:`packages_dir` (needs PyPI)."""
+        cmd = [
+            sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+            "--target", str(self.packages_dir), "--upgrade", "--no-deps", "--only-binary=:all:",
+            "--implementation", "cp", "--python-version", self.python, "-r", str(PINS),
+        ]  # fmt: skip
+        for platform in self.platforms:
+            cmd += ["--platform", platform]
+        subprocess.run(cmd, check=True)
+        return self.packages_dir
+
+    def ensure_packages(self) -> Path:
+        """The runtime packages folder, fetched first if it is missing."""
+        if not (self.packages_dir / "onnxruntime").is_dir():
+            self.fetch()
+        return self.packages_dir
 
 
-def local_python() -> str:
-    """The Python chalice would deploy for: the one running this code."""
-    return f"{sys.version_info.major}.{sys.version_info.minor}"
+def venv_python(venv: Path) -> str | None:
+    """``"3.13"`` for a virtualenv made by Python 3.13 (from its ``pyvenv.cfg``), if it exists."""
+    try:
+        match = _VENV_VERSION.search((venv / "pyvenv.cfg").read_text())
+    except OSError:
+        return None
+    return f"{match.group(1)}.{match.group(2)}" if match else None
 
 
-def target_for(python: str | None = None) -> Target:
-    return Target(runtime_for(python or local_python()))
+def deploy_interpreter() -> Path:
+    """``.venv-deploy``'s Python: it packages the bundle and runs code under the runtime."""
+    python = DEPLOY_VENV / "bin" / "python"
+    if venv_python(DEPLOY_VENV) is None or not python.exists():
+        raise RuntimeSetupError("no deploy environment (.venv-deploy): run scripts/setup-deploy")
+    return python
 
 
-__all__ = ["ROOT", "Target", "local_python", "target_for"]
+def deploy_target(architecture: str = "x86_64") -> Target:
+    """The runtime ``chalice deploy`` from ``.venv-deploy`` creates functions for."""
+    deploy_interpreter()
+    return Target(str(venv_python(DEPLOY_VENV)), architecture)
+
+
+def local_target(architecture: str = "x86_64") -> Target:
+    """The runtime of the Python running this code (``.venv-deploy`` runs ``bundler.runtime``)."""
+    return Target(f"{sys.version_info.major}.{sys.version_info.minor}", architecture)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Fetch the Lambda runtime packages.")
+    parser.add_argument("--architecture", choices=tuple(ARCHITECTURES), default="x86_64")
+    args = parser.parse_args(argv)
+    target = local_target(args.architecture)
+    print(f"runtime packages for {target.describe()} in {target.fetch()}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -8,12 +8,12 @@ import os
 
 from chalice import CORSConfig, Response
 
-from chalicelib import handlers, media
-from chalicelib.threadsafe import ThreadSafeChalice
+from chalicelib import handlers, uploads
+from chalicelib.http import ThreadSafeChalice
 
 app = ThreadSafeChalice(app_name="skyclass")
 # Raw images and multipart bodies must reach Lambda byte-exact (base64 in the event).
-app.api.binary_types = media.binary_types(app.api.binary_types)
+app.api.binary_types = uploads.binary_types(app.api.binary_types)
 
 # Browsers on other origins (a static site, Insomnia's web app) may call the API.
 cors = CORSConfig(allow_origin="*", allow_headers=["Content-Type", "X-Api-Key"], max_age=600)
@@ -33,7 +33,7 @@ def health() -> Response:
     return handlers.health()
 
 
-# "*/*": chalice would answer other types with its own 415 body; bodies.py answers in ours.
+# "*/*": chalice would answer other types with its own 415 body; uploads.py answers in ours.
 @app.route(
     "/classify",
     methods=["POST"],

@@ -21,7 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np
 from PIL import Image
 
-from shared import DEFAULT_SPEC, preprocess
+from shared import DEFAULT_SPEC
+from shared.preprocess import preprocess
 from trainer.augment import torchvision_eval
 
 

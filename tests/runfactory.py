@@ -14,7 +14,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from shared import DEFAULT_LABELS, DEFAULT_SPEC, decode, preprocess
+from shared import DEFAULT_LABELS, DEFAULT_SPEC
+from shared.decode import decode
+from shared.preprocess import preprocess
 from tests.imagegen import encode, synthetic_rgb
 from trainer.checkpoint import BEST, save_checkpoint
 from trainer.manifest import Item, Manifest

@@ -1,5 +1,5 @@
 """POST /classify, GET /health and GET / through chalice's test client, with real images and a real
-(tiny) exported model: every accepted form and every client error the issue lists."""
+(tiny) exported model: every accepted form and every client error the API documents."""
 
 import base64
 import io
@@ -12,10 +12,11 @@ from chalice.test import Client
 from PIL import Image
 
 from app import app
-from chalicelib import limits
+from chalicelib import uploads
 from shared import DEFAULT_LABELS
+from shared.paths import REPO
+from tests.api_client import multipart_body
 from tests.imagegen import encode, synthetic_rgb
-from tests.test_api_support import multipart_body
 
 RESULT_KEYS = {"label", "confidence", "probabilities", "top", "model", "timing_ms"}
 
@@ -236,10 +237,10 @@ def test_unsupported_content_type_is_415_listing_the_supported(
 
 
 def test_body_over_the_limit_is_413(client: Client, jpeg_bytes: bytes):
-    oversized = jpeg_bytes + bytes(limits.MAX_BODY_BYTES + 1 - len(jpeg_bytes))
+    oversized = jpeg_bytes + bytes(uploads.MAX_BODY_BYTES + 1 - len(jpeg_bytes))
     body = assert_error(post(client, oversized, "image/jpeg"), 413, "payload_too_large")
-    assert f"{limits.MAX_BODY_BYTES:,}" in body["message"]
-    at_limit = jpeg_bytes + bytes(limits.MAX_BODY_BYTES - len(jpeg_bytes))  # trailing bytes are ok
+    assert f"{uploads.MAX_BODY_BYTES:,}" in body["message"]
+    at_limit = jpeg_bytes + bytes(uploads.MAX_BODY_BYTES - len(jpeg_bytes))  # trailing bytes are ok
     assert post(client, at_limit, "image/jpeg").status_code == 200
 
 
@@ -251,7 +252,7 @@ def test_too_many_pixels_is_413(client: Client):
 
 
 def test_too_many_files_is_413(client: Client, png_bytes: bytes):
-    parts = [("file", f"{i}.png", "image/png", png_bytes) for i in range(limits.MAX_FILES + 1)]
+    parts = [("file", f"{i}.png", "image/png", png_bytes) for i in range(uploads.MAX_FILES + 1)]
     body, content_type = multipart_body(parts)
     assert_error(post(client, body, content_type), 413, "too_many_files")
 
@@ -292,7 +293,7 @@ def test_health_reports_model_and_labels(client: Client):
     assert body["status"] == "ok"
     assert body["labels"] == list(DEFAULT_LABELS)
     assert body["model"]["version"] == "test-0"
-    assert body["limits"]["max_body_bytes"] == limits.MAX_BODY_BYTES
+    assert body["limits"]["max_body_bytes"] == uploads.MAX_BODY_BYTES
 
 
 def test_page_is_self_contained_html(client: Client):
@@ -338,7 +339,7 @@ def test_api_gateway_proxy_event_with_base64_multipart(
 
 
 def test_insomnia_collection_is_importable_and_its_json_request_works(client: Client):
-    path = Path(__file__).resolve().parent.parent / "insomnia" / "skyclass.insomnia.json"
+    path = REPO / "insomnia" / "skyclass.insomnia.json"
     export = json.loads(path.read_text())
     assert export["_type"] == "export" and export["__export_format"] == 4
     requests = [r for r in export["resources"] if r["_type"] == "request"]
@@ -355,7 +356,7 @@ def test_insomnia_collection_is_importable_and_its_json_request_works(client: Cl
 def test_a_batch_over_its_time_budget_stops_with_413(
     client: Client, monkeypatch: pytest.MonkeyPatch, png_bytes: bytes
 ):
-    monkeypatch.setattr(limits, "BATCH_SECONDS", 0.0)  # every image is "too slow"
+    monkeypatch.setattr(uploads, "BATCH_SECONDS", 0.0)  # every image is "too slow"
     body, content_type = multipart_body(
         [("file", f"{i}.png", "image/png", png_bytes) for i in (1, 2)]
     )

@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app import app
-from chalicelib.responses import guarded
-from tests.test_api_support import API_DIR, multipart_body
+from chalicelib.http import guarded
+from tests.api_client import API_DIR, multipart_body
 
 CONTENT_TYPES = [
     "image/jpeg",

@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 from scripts.benchlib.sections import SECTIONS
+from shared.paths import REPO as ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 ROW_KEYS = {
     "section",
     "name",

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from shared import DEFAULT_LABELS
-from tests.test_api_support import chalice_local
+from tests.api_client import chalice_local
 
 pytestmark = pytest.mark.browser
 

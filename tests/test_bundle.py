@@ -1,7 +1,6 @@
-"""The Lambda bundles, built for real with ``chalice package`` for both runtimes chalice runs
-for here: the deploy one (.venv-deploy's python3.12+, Amazon Linux 2023: what users deploy) and
-the legacy one (.venv's python3.11, Amazon Linux 2). Each must be within Lambda's limits, run on
-its image's glibc, pass cfn-lint and answer API Gateway events from the unzipped zip alone."""
+"""The Lambda bundle, built for real with ``chalice package`` from .venv-deploy (python3.12+, Amazon
+Linux 2023: what users deploy). It must be within Lambda's limits, run on its image's glibc, pass
+cfn-lint and answer API Gateway events from the unzipped zip alone."""
 
 import base64
 import json
@@ -14,34 +13,23 @@ import pytest
 
 from bundler.build import Bundle
 from bundler.elf import elf_files_in_zip
+from bundler.probe import proxy_event
+from bundler.runtime import GLIBC, GLIBCXX
 from bundler.sizes import MAX_UNZIPPED, MAX_ZIPPED, TARGET_ZIPPED, format_table, megabytes
-from tests.bundle_support import (
-    DEPLOY,
-    LOCAL,
-    build_packaged,
-    json_body,
-    lambda_python,
-    pinned,
-    proxy_event,
-    run_probe,
-    unzip,
-)
+from tests.api_client import multipart_body
+from tests.bundle_support import build_packaged, json_body, pinned, run_probe, unzip
 from tests.imagegen import encode, synthetic_rgb
-from tests.test_api_support import multipart_body
 
 FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
 
 
-@pytest.fixture(scope="session", params=[DEPLOY, LOCAL])
-def bundle(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, exported_model: Path
-) -> Bundle:
-    return build_packaged(tmp_path_factory, request.param, exported_model)
+@pytest.fixture(scope="session")
+def bundle(tmp_path_factory: pytest.TempPathFactory, exported_model: Path) -> Bundle:
+    return build_packaged(tmp_path_factory, exported_model)
 
 
 @pytest.fixture(scope="session")
 def names(bundle: Bundle) -> set[str]:
-    assert bundle.deployment_zip is not None
     with zipfile.ZipFile(bundle.deployment_zip) as archive:
         return set(archive.namelist())
 
@@ -60,7 +48,9 @@ def test_zip_holds_what_ships_at_its_root(names: set[str]) -> None:
     for required in (
         "app.py",
         "chalice/app.py",
-        "chalicelib/inference.py",
+        "chalicelib/handlers.py",
+        "shared/predictor.py",
+        "skyclass_bundle.json",
         "chalicelib/model/model.onnx",
         "shared/decode.py",
         "numpy/__init__.py",
@@ -98,13 +88,9 @@ def test_every_compiled_file_runs_on_the_target_glibc(bundle: Bundle) -> None:
     assert len(files) > 20  # numpy, onnxruntime, Pillow and their libraries
     for name, info in files:
         glibc = info.highest("GLIBC")
-        assert glibc is None or glibc <= bundle.target.glibc, (name, glibc)
+        assert glibc is None or glibc <= GLIBC, (name, glibc)
         glibcxx = info.highest("GLIBCXX")
-        assert glibcxx is None or glibcxx <= bundle.target.glibcxx, (name, glibcxx)
-
-
-# cfn-lint's Lambda runtime lifecycle rules (deprecated / creation blocked / update blocked).
-LIFECYCLE_RULES = {"E2531", "E2533", "W2531"}
+        assert glibcxx is None or glibcxx <= GLIBCXX, (name, glibcxx)
 
 
 @pytest.fixture(scope="session")
@@ -126,37 +112,14 @@ def cfn_lint_findings(bundle: Bundle) -> list[str]:
     return completed.stdout.splitlines()
 
 
-def _rule(finding: str) -> str:
-    return finding.split(":")[5]
-
-
 def test_sam_template_passes_cfn_lint(bundle: Bundle, cfn_lint_findings: list[str]) -> None:
     template = json.loads(bundle.sam_json.read_text())
     function = template["Resources"]["APIHandler"]["Properties"]
     assert function["Runtime"] == f"python{bundle.target.python}"
-    assert function["Handler"] == "app.app"
-    # Only a retired runtime (the legacy python3.11) may draw lifecycle findings; the deployable
-    # one draws none at all.
-    allowed = LIFECYCLE_RULES if bundle.target.lifecycle_warning() else set()
-    assert [f for f in cfn_lint_findings if _rule(f) not in allowed] == []
-
-
-def test_deploy_bundle_targets_a_runtime_lambda_accepts(
-    tmp_path_factory: pytest.TempPathFactory, exported_model: Path
-) -> None:
-    bundle = build_packaged(tmp_path_factory, DEPLOY, exported_model)  # the cached build
     assert tuple(map(int, bundle.target.python.split("."))) >= (3, 12)
-    assert bundle.target.glibc == (2, 34)
-    assert bundle.warnings == []
-
-
-def test_build_warns_exactly_when_cfn_lint_flags_the_runtime_lifecycle(
-    bundle: Bundle, cfn_lint_findings: list[str]
-) -> None:
-    # python3.11 runs on Amazon Linux 2, whose Lambda runtimes AWS retires with AL2 (2026); the
-    # build must say so instead of leaving it to the first `chalice deploy`.
-    flagged = [f for f in cfn_lint_findings if _rule(f) in LIFECYCLE_RULES]
-    assert bool(flagged) == bool(bundle.warnings), (flagged, bundle.warnings)
+    assert function["Handler"] == "app.app"
+    # No finding at all: the lifecycle rules (E2531/E2533/W2531) would flag a retired runtime.
+    assert cfn_lint_findings == []
 
 
 def test_packaging_downloads_nothing(bundle: Bundle) -> None:
@@ -181,12 +144,13 @@ def test_handler_answers_api_gateway_events_from_the_unzipped_bundle(
         proxy_event("POST", "/classify", "<xml/>", {"Content-Type": "text/xml"}),
         proxy_event("GET", "/health"),
     ]
-    result = run_probe(lambda_python(bundle.target), [unzipped], {"events": events})
+    result = run_probe([unzipped], {"events": events, "origins": True})
 
-    for module, origin in result["origins"].items():
+    for module, origin in result["origins"]["files"].items():
         assert Path(origin).is_relative_to(unzipped), (module, origin)
-    assert not [p for p in result["sys_path"] if "site-packages" in p]
-    raw, multipart, garbage, wrong_type, health = result["responses"]
+    assert not [p for p in result["origins"]["sys_path"] if "site-packages" in p]
+    assert Path(result["invoke"]["app"]).is_relative_to(unzipped)
+    raw, multipart, garbage, wrong_type, health = result["invoke"]["responses"]
     for response in (raw, multipart):
         assert response["statusCode"] == 200, response
         body = json_body(response)
@@ -198,12 +162,12 @@ def test_handler_answers_api_gateway_events_from_the_unzipped_bundle(
     assert json_body(wrong_type)["error"] == "unsupported_media_type"
     assert health["statusCode"] == 200
     runtime = json_body(health)["runtime"]
-    assert runtime["onnxruntime"] == pinned(bundle.target, "onnxruntime")
+    assert runtime["onnxruntime"] == pinned("onnxruntime")
     assert runtime["python"].startswith(f"{bundle.target.python}.")
 
 
 def test_stripped_pillow_still_decodes_every_allowed_format(bundle: Bundle, unzipped: Path) -> None:
     rgb = synthetic_rgb(300, 260, seed=3)
     images = {fmt: base64.b64encode(encode(rgb, fmt)).decode() for fmt in FORMATS}
-    result = run_probe(lambda_python(bundle.target), [unzipped], {"images": images})
+    result = run_probe([unzipped], {"images": images})
     assert result["decoded"] == {fmt: [260, 300, 3] for fmt in FORMATS}

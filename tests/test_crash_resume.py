@@ -28,7 +28,7 @@ import torch
 
 from shared import DEFAULT_LABELS
 from tests.imagegen import encode, synthetic_rgb
-from tests.test_robust_support import ROOT, report
+from tests.robust_support import ROOT, report
 from trainer.checkpoint import BEST, LAST, load_checkpoint
 
 pytestmark = pytest.mark.slow
@@ -197,7 +197,9 @@ def test_corrupted_checkpoint_is_refused_with_one_clear_line(reference: Path, tm
     assert done.returncode == 2, done.stdout[-1000:] + done.stderr[-2000:]
     assert "Traceback" not in done.stderr
     (line,) = done.stderr.strip().splitlines()
-    assert line.startswith(f"error: checkpoint {last}") and "torn or corrupt" in line, line
+    assert (
+        line.startswith(f"trainer.fit: error: checkpoint {last}") and "torn or corrupt" in line
+    ), line
 
 
 def test_export_killed_while_writing_leaves_the_old_model_intact(
@@ -218,7 +220,7 @@ def test_export_killed_while_writing_leaves_the_old_model_intact(
     new = target.read_bytes()
     assert new != old
     # The finished file is a complete model the service loads, readable by Lambda's user.
-    from chalicelib.inference import Predictor
+    from shared.predictor import Predictor
 
     assert Predictor.from_path(target).labels == DEFAULT_LABELS
     assert target.stat().st_mode & 0o044 == 0o044

@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from shared import DecodeError, ImageTooLargeError, decode
-from shared.decode import MAX_PIXELS
+from shared.decode import MAX_PIXELS, DecodeError, ImageTooLargeError, decode
 from tests.imagegen import encode, synthetic_rgb
 
 

@@ -1,11 +1,9 @@
 """Deploy rehearsal: the real ``chalice deploy`` / ``chalice delete`` CLI against moto on loopback.
 
 It rehearses what users run (scripts/deploy): the deploy venv's chalice (.venv-deploy, Python
-3.12+) on the bundle tests/test_bundle.py checks for that runtime (built once per session). The
-legacy python3.11 bundle is not rehearsed: AWS refuses to create or update python3.11 functions,
-and moto does not, so a green rehearsal there would promise what AWS refuses. moto stands in
-for AWS at the network boundary only; tests/moto_server.py lists where its API Gateway import
-had to be brought in line with the real service.
+3.12+) on the bundle tests/test_bundle.py checks (built once per session). moto stands in for AWS
+at the network boundary only; tests/moto_server.py lists where its API Gateway import had to be
+brought in line with the real service.
 """
 
 import json
@@ -16,22 +14,22 @@ import boto3
 import pytest
 
 from bundler.build import Bundle
-from bundler.package import chalice_command
-from chalicelib import media
-from tests.bundle_support import DEPLOY, build_packaged
+from bundler.runtime import DEPLOY_VENV
+from chalicelib import uploads
+from tests.api_client import free_port
+from tests.bundle_support import build_packaged
 from tests.moto_server import aws_env, moto_server
-from tests.test_api_support import free_port
 
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory: pytest.TempPathFactory, exported_model: Path) -> Bundle:
-    return build_packaged(tmp_path_factory, DEPLOY, exported_model)
+    return build_packaged(tmp_path_factory, exported_model)
 
 
 def chalice(bundle: Bundle, args: list[str], env: dict[str, str]) -> str:
-    """Run the chalice CLI for the bundle's runtime (the deploy venv's) in its app folder."""
+    """Run the deploy venv's chalice CLI in the bundle's app folder."""
     completed = subprocess.run(
-        [*chalice_command(bundle.target.python), *args],
+        [str(DEPLOY_VENV / "bin" / "chalice"), *args],
         cwd=bundle.app_dir,
         env=env,
         capture_output=True,
@@ -69,7 +67,7 @@ def test_chalice_deploy_and_delete_against_moto(bundle: Bundle, tmp_path: Path) 
 
         api = apigateway.get_rest_api(restApiId=resources["rest_api"]["rest_api_id"])
         assert api["name"] == "skyclass"
-        assert set(media.RAW_TYPES) | {media.MULTIPART} <= set(api["binaryMediaTypes"])
+        assert set(uploads.RAW_TYPES) | {uploads.MULTIPART} <= set(api["binaryMediaTypes"])
         paths = {r["path"] for r in apigateway.get_resources(restApiId=api["id"])["items"]}
         assert {"/", "/classify", "/health"} <= paths
         stages = apigateway.get_stages(restApiId=api["id"])["item"]

@@ -10,9 +10,13 @@ from pathlib import Path
 import pytest
 
 from bundler.elf import ElfError, elf_files_in_tree, highest, parse_version, read_elf
-from bundler.runtime import target_for
+from bundler.runtime import GLIBC, deploy_target
 
-RUNTIME = target_for().packages_dir
+
+@pytest.fixture(scope="module")
+def runtime() -> Path:
+    """The deploy runtime's packages (scripts/setup-deploy fetches them)."""
+    return deploy_target().ensure_packages()
 
 
 def _readelf(path: Path) -> tuple[set[str], tuple[str, ...]]:
@@ -23,11 +27,11 @@ def _readelf(path: Path) -> tuple[set[str], tuple[str, ...]]:
 
 
 @pytest.mark.skipif(shutil.which("readelf") is None, reason="binutils' readelf is not installed")
-def test_agrees_with_readelf_on_every_runtime_library() -> None:
-    files = list(elf_files_in_tree(RUNTIME))
+def test_agrees_with_readelf_on_every_runtime_library(runtime: Path) -> None:
+    files = list(elf_files_in_tree(runtime))
     assert len(files) > 20
     for name, info in files:
-        assert _readelf(RUNTIME / name) == (set(info.versions), info.needed), name
+        assert _readelf(runtime / name) == (set(info.versions), info.needed), name
 
 
 def test_reads_the_running_interpreter() -> None:
@@ -36,9 +40,9 @@ def test_reads_the_running_interpreter() -> None:
     assert info.highest("GLIBC") >= (2, 2)
 
 
-def test_falls_back_to_the_dynamic_segment_without_section_headers() -> None:
-    name, info = next((n, i) for n, i in elf_files_in_tree(RUNTIME) if i.versions)
-    data = bytearray((RUNTIME / name).read_bytes())
+def test_falls_back_to_the_dynamic_segment_without_section_headers(runtime: Path) -> None:
+    name, info = next((n, i) for n, i in elf_files_in_tree(runtime) if i.versions)
+    data = bytearray((runtime / name).read_bytes())
     assert data[4] == 2  # 64-bit: e_shoff at 0x28, e_shnum at 0x3C
     struct.pack_into("<Q", data, 0x28, 0)
     struct.pack_into("<H", data, 0x3C, 0)
@@ -47,10 +51,10 @@ def test_falls_back_to_the_dynamic_segment_without_section_headers() -> None:
     assert stripped.needed == info.needed
 
 
-def test_highest_compares_versions_numerically() -> None:
-    files = list(elf_files_in_tree(RUNTIME))
+def test_highest_compares_versions_numerically(runtime: Path) -> None:
+    files = list(elf_files_in_tree(runtime))
     version, where = highest(files, "GLIBC")
-    assert version <= target_for().glibc and where
+    assert version <= GLIBC and where
     assert parse_version("GLIBC_2.9") < parse_version("GLIBC_2.17")
     assert parse_version("GLIBCXX_3.4.19") == ("GLIBCXX", (3, 4, 19))
 

@@ -15,12 +15,20 @@ import onnx
 import pytest
 import torch
 
+import bundler.runtime as runtime_mod
 import trainer.export as export_mod
-from shared import DEFAULT_SPEC, ModelContract, decode, preprocess
+from bundler.runtime import RuntimeSetupError, deploy_target
+from shared import DEFAULT_SPEC, ModelContract
+from shared.cli import run_cli
+from shared.decode import decode
 from shared.model_contract import INPUT_NAME, OUTPUT_NAME
+from shared.paths import PUBLISHED_MODEL, REPO
+from shared.preprocess import preprocess
+from tests.bundle_support import pinned
 from tests.runfactory import FakeRun, make_run
 from trainer.checkpoint import BEST, load_checkpoint, model_from_checkpoint, save_checkpoint
-from trainer.export import ExportResult, _calibration_items, export_run, main
+from trainer.export import ExportResult, _calibration_items, export_run
+from trainer.export import main as export_main
 from trainer.manifest import FILENAME as MANIFEST_FILE
 from trainer.onnx_export import (
     ExportError,
@@ -35,12 +43,11 @@ from trainer.parity import (
     check_parity,
     compare,
     prepare_images,
+    run_in_lambda_runtime,
 )
-from trainer.parity_runtime import RUNTIME_DIR, RuntimeMissingError, run_in_lambda_runtime
 from trainer.publish import publish_model
 from trainer.quantize import decide_int8
 
-ROOT = Path(__file__).resolve().parent.parent
 FAST = {"calibration_images": 8, "latency_runs": 3}
 
 
@@ -89,7 +96,7 @@ def run_copy(fake_run: FakeRun, tmp_path: Path) -> Path:
 def publish_target(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Where ``--publish`` writes during this test (never the real classify_api folder)."""
     target = tmp_path / "published" / "model.onnx"
-    monkeypatch.setattr(export_mod, "PUBLISH_PATH", target)
+    monkeypatch.setattr(export_mod, "PUBLISHED_MODEL", target)
     return target
 
 
@@ -161,25 +168,26 @@ def test_output_is_probabilities_with_dynamic_batch(
 
 
 def test_same_answers_under_the_lambda_runtime(exported: ExportResult, fake_run: FakeRun) -> None:
-    """Both files under onnxruntime 1.16.3 / numpy 1.26 (child process) vs the dev onnxruntime."""
+    """Both files under the bundle's onnxruntime and numpy (the deploy Python, isolated) vs the
+    trainer's onnxruntime."""
     x = _test_tensor(fake_run, 8)
     models = [exported.model_path, exported.int8_path]
     run = run_in_lambda_runtime(models, x)  # fails (never skips) if scripts/setup was not run
-    assert Path(run.origin).resolve().is_relative_to(RUNTIME_DIR.resolve())
-    if sys.version_info[:2] == (3, 11):
-        assert (run.onnxruntime, run.numpy) == ("1.16.3", "1.26.4")
+    assert Path(run.origin).resolve().is_relative_to(deploy_target().packages_dir.resolve())
+    assert (run.onnxruntime, run.numpy) == (pinned("onnxruntime"), pinned("numpy"))
     for path, theirs in zip(models, run.outputs, strict=True):
         ours = load_session(path).run(None, {INPUT_NAME: x})[0]
         assert np.abs(ours - theirs).max() <= MAX_PROB_DIFF
         assert (ours.argmax(1) == theirs.argmax(1)).all()
-    assert "same answers under onnxruntime" in exported.runtime_check
+    assert "same answers under the Lambda runtime's onnxruntime" in exported.runtime_check
 
 
-def test_missing_runtime_is_a_clear_error(tmp_path: Path, exported: ExportResult) -> None:
-    with pytest.raises(RuntimeMissingError, match="run scripts/setup"):
-        run_in_lambda_runtime(
-            [exported.model_path], np.zeros((1, 3, 224, 224), np.float32), tmp_path
-        )
+def test_missing_runtime_is_a_clear_error(
+    tmp_path: Path, exported: ExportResult, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runtime_mod, "RUNTIMES", tmp_path)
+    with pytest.raises(RuntimeSetupError, match="run scripts/setup-deploy"):
+        run_in_lambda_runtime([exported.model_path], np.zeros((1, 3, 224, 224), np.float32))
 
 
 # --- the parity gate ----------------------------------------------------------------------------
@@ -368,9 +376,9 @@ def test_publish_refuses_a_model_without_contract(exported: ExportResult, tmp_pa
 
 
 def test_published_model_is_git_ignored() -> None:
-    from trainer.publish import PUBLISH_PATH
-
-    proc = subprocess.run(["git", "check-ignore", "-q", str(PUBLISH_PATH)], cwd=ROOT, check=False)
+    proc = subprocess.run(
+        ["git", "check-ignore", "-q", str(PUBLISHED_MODEL)], cwd=REPO, check=False
+    )
     assert proc.returncode == 0
 
 
@@ -443,9 +451,14 @@ def test_foreign_opset_imports_are_pruned(exported: ExportResult) -> None:
     check_compatible(prune_opset_imports(proto))
 
 
+def main(argv: list[str]) -> int:
+    """``python -m trainer.export ARGV`` in-process: its exit status, its one line on stderr."""
+    return run_cli(export_main, argv, prog="trainer.export")
+
+
 def test_cli_bad_input_has_no_traceback_unless_debug(tmp_path: Path) -> None:
     cmd = [sys.executable, "-m", "trainer.export", str(tmp_path)]
-    quiet = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
+    quiet = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=False)
     assert quiet.returncode == 2
     assert quiet.stderr.strip().splitlines() == [
         f"trainer.export: error: no checkpoint in {tmp_path}: best.pt is missing "

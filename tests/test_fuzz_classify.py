@@ -17,11 +17,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chalicelib import limits, media
+from chalicelib import uploads
+from tests.api_client import multipart_body
 from tests.imagegen import encode, synthetic_rgb
-from tests.test_api_support import multipart_body
-from tests.test_robust_support import Reply, check_reply, classify, env_count, pack, report
-from tests.test_robust_support import served_model as served_model
+from tests.robust_support import Reply, check_reply, classify, env_count, pack, report
+from tests.robust_support import served_model as served_model
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("served_model")]
 
@@ -34,7 +34,7 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 
-# Small seeds keep the cases that still decode cheap; the formats the issue names.
+# Small seeds keep the cases that still decode cheap; the formats the API accepts.
 SEEDS = {
     "JPEG": encode(synthetic_rgb(48, 40, seed=11), "JPEG", quality=85),
     "PNG": encode(synthetic_rgb(48, 40, seed=12), "PNG"),
@@ -45,7 +45,7 @@ IMAGE_TYPE = {"JPEG": "image/jpeg", "PNG": "image/png", "GIF": "image/gif", "WEB
 
 # API Gateway events are JSON, so header values are text without lone surrogates.
 header_text = st.text(st.characters(exclude_categories=("Cs",)), max_size=80)
-accepted_types = st.sampled_from([*media.RAW_TYPES, media.MULTIPART, media.JSON])
+accepted_types = st.sampled_from([*uploads.RAW_TYPES, uploads.MULTIPART, uploads.JSON])
 content_types = st.one_of(accepted_types, st.sampled_from(["text/plain", ""]), header_text)
 
 
@@ -130,10 +130,10 @@ def test_fuzz_wrong_content_types(request: pytest.FixtureRequest):
     @given(fmt=st.sampled_from(sorted(SEEDS)), content_type=content_types)
     def case(tally: Tally, fmt: str, content_type: str) -> None:
         reply = tally.check(classify(SEEDS[fmt], content_type), SEEDS[fmt])
-        media_type, _ = media.parse_content_type(content_type)
-        if media_type in media.RAW_TYPES:  # the type only says how the body is packed
+        media_type, _ = uploads.parse_content_type(content_type)
+        if media_type in uploads.RAW_TYPES:  # the type only says how the body is packed
             assert reply.status == 200, reply.payload
-        elif media_type not in (media.MULTIPART, media.JSON):
+        elif media_type not in (uploads.MULTIPART, uploads.JSON):
             assert reply.status == 415, reply.payload
 
     run(request, "wrong content types", case)
@@ -151,11 +151,11 @@ def test_fuzz_multipart_boundaries(request: pytest.FixtureRequest):
     @FUZZ
     @given(
         header=st.one_of(
-            st.just(f"{media.MULTIPART}; boundary={good}"),  # right header, damaged body
-            st.just(media.MULTIPART),
-            boundaries.map(lambda b: f"{media.MULTIPART}; boundary={b}"),
-            boundaries.map(lambda b: f'{media.MULTIPART}; boundary="{b}"'),
-            header_text.map(lambda text: f"{media.MULTIPART}; {text}"),
+            st.just(f"{uploads.MULTIPART}; boundary={good}"),  # right header, damaged body
+            st.just(uploads.MULTIPART),
+            boundaries.map(lambda b: f"{uploads.MULTIPART}; boundary={b}"),
+            boundaries.map(lambda b: f'{uploads.MULTIPART}; boundary="{b}"'),
+            header_text.map(lambda text: f"{uploads.MULTIPART}; {text}"),
         ),
         damage=st.lists(
             st.tuples(st.integers(0, len(body) - 1), st.binary(max_size=4)), max_size=3
@@ -184,13 +184,13 @@ def test_fuzz_thousands_of_parts(request: pytest.FixtureRequest):
 
     @FUZZ
     @given(
-        count=st.integers(limits.MAX_PARTS + 1, 5000),
+        count=st.integers(uploads.MAX_PARTS + 1, 5000),
         mix=st.lists(st.sampled_from(sorted(kinds)), min_size=1, max_size=4),
     )
     def case(tally: Tally, count: int, mix: list[str]) -> None:
         body, content_type = multipart_body([kinds[mix[i % len(mix)]] for i in range(count)])
         reply = tally.check(classify(body, content_type), body)
-        expected = 413 if len(body) > limits.MAX_BODY_BYTES else 400
+        expected = 413 if len(body) > uploads.MAX_BODY_BYTES else 400
         assert reply.status == expected, (count, reply.payload)
 
     run(request, "thousands of parts", case)
@@ -212,7 +212,7 @@ def test_fuzz_non_utf8_filenames(request: pytest.FixtureRequest):
             + SEEDS[fmt]
             + f"\r\n--{boundary}--\r\n".encode()
         )
-        reply = tally.check(classify(body, f"{media.MULTIPART}; boundary={boundary}"), body)
+        reply = tally.check(classify(body, f"{uploads.MULTIPART}; boundary={boundary}"), body)
         if reply.status == 200 and "results" in reply.payload:
             for key in reply.payload["results"]:
                 _, _, name = key.partition("/")
@@ -250,7 +250,7 @@ def test_fuzz_base64_garbage_in_json(request: pytest.FixtureRequest):
     def case(tally: Tally, image: object, extra: dict[str, object], as_text: bool) -> None:
         text = json.dumps({**extra, "image": image})
         body: bytes | str = text if as_text else text.encode()
-        tally.check(classify(body, media.JSON), text)
+        tally.check(classify(body, uploads.JSON), text)
 
     tally = run(request, "base64 garbage in JSON", case)
     assert tally.statuses[400], tally.statuses

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from shared import DEFAULT_LABELS
+from tests.api_client import chalice_local, http, multipart_body
 from tests.imagegen import encode, synthetic_rgb
-from tests.test_api_support import chalice_local, http, multipart_body
 
 
 @pytest.fixture(scope="module")

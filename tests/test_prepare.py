@@ -5,11 +5,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from shared import decode
+from shared.decode import decode
+from shared.paths import REPO
 from tests.imagegen import encode, synthetic_rgb
 from trainer.prepare import prepare
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def _write(path: Path, data: bytes) -> None:

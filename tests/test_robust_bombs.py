@@ -11,8 +11,7 @@ import tracemalloc
 import pytest
 
 from shared.decode import MAX_PIXELS
-from tests.test_decode import _jpeg_declaring
-from tests.test_robust_support import (
+from tests.robust_support import (
     check_reply,
     classify,
     pack,
@@ -21,7 +20,8 @@ from tests.test_robust_support import (
     report,
     reset_peak_rss,
 )
-from tests.test_robust_support import served_model as served_model
+from tests.robust_support import served_model as served_model
+from tests.test_decode import _jpeg_declaring
 
 pytestmark = pytest.mark.usefixtures("served_model")
 

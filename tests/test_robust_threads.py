@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.api_client import multipart_body
 from tests.imagegen import encode, synthetic_rgb
+from tests.robust_support import classify, env_count, report, stable
+from tests.robust_support import discriminating_model as discriminating_model
+from tests.robust_support import served_model as served_model
 from tests.runfactory import STYLES
-from tests.test_api_support import multipart_body
-from tests.test_robust_support import classify, env_count, report, stable
-from tests.test_robust_support import discriminating_model as discriminating_model
-from tests.test_robust_support import served_model as served_model
 
 THREADS = 8
 ROUNDS = env_count("SKYCLASS_THREAD_ROUNDS", 2)

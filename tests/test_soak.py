@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
+from tests.api_client import multipart_body
 from tests.imagegen import encode, synthetic_rgb
-from tests.test_api_support import multipart_body
-from tests.test_robust_support import (
+from tests.robust_support import (
     ROOT,
     check_reply,
     classify,
@@ -30,7 +30,7 @@ from tests.test_robust_support import (
     rss_kib,
     stable,
 )
-from tests.test_robust_support import discriminating_model as discriminating_model
+from tests.robust_support import discriminating_model as discriminating_model
 
 pytestmark = pytest.mark.slow
 

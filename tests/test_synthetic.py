@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from shared import DEFAULT_LABELS, decode
+from shared import DEFAULT_LABELS
+from shared.decode import decode
 from trainer.synthetic import generate, render
 
 

@@ -4,10 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from shared import DEFAULT_SPEC, decode, preprocess
+from shared import DEFAULT_SPEC
+from shared.cli import UsageError
+from shared.decode import decode
+from shared.preprocess import preprocess
 from tests.imagegen import encode, synthetic_rgb
 from trainer.augment import NO_AUGMENT, AugmentOptions, eval_transform, train_transform
-from trainer.cli_errors import UsageError
 from trainer.data import class_counts, prepare_split
 from trainer.manifest import Manifest
 

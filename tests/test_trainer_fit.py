@@ -15,14 +15,14 @@ import pytest
 import torch
 
 from shared import DEFAULT_LABELS
+from shared.cli import run_cli
+from shared.paths import REPO
 from trainer.checkpoint import BEST, LAST, load_checkpoint
-from trainer.cli_errors import run_cli
 from trainer.fit import main
 from trainer.manifest import Manifest
 from trainer.reports import misclassified_name
 from trainer.synthetic import generate
 
-REPO = Path(__file__).resolve().parents[1]
 PAYLOAD_KEYS = {
     "arch", "labels", "spec", "dropout", "model_state", "epoch", "metrics", "best_metric",
     "optimizer_state", "scheduler_state", "rng_state", "options", "class_counts",
@@ -43,7 +43,7 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def run(*args: str) -> int:
-    return run_cli(main, [*args])
+    return run_cli(main, [*args], prog="trainer.fit")
 
 
 def test_tiny_run_writes_every_report_and_a_complete_checkpoint(data, tmp_path, capsys) -> None:
@@ -146,7 +146,7 @@ def test_bad_input_is_one_line_without_traceback(data, args, message, capsys) ->
     args = [str(data) if a == "DATA" else a for a in args]
     assert run(*args) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: ") and message in err and err.count("\n") == 1
+    assert err.startswith("trainer.fit: error: ") and message in err and err.count("\n") == 1
 
 
 def test_resume_refuses_corrupt_checkpoint_and_changed_options(data, tmp_path, capsys) -> None:

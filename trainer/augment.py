@@ -1,4 +1,4 @@
-"""Image -> tensor transforms: the seed's training augmentation and the shared eval contract.
+"""Image -> tensor transforms: the training augmentation and the shared eval contract.
 
 Training: RandomResizedCrop(resize) -> RandomRotation(+-deg) -> ColorJitter -> RandomHorizontalFlip
 -> CenterCrop(crop) -> ToTensor -> Normalize(spec), each step switchable by its own option. Eval is

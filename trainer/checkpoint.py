@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from shared.cli import UsageError
 from shared.spec import PreprocessSpec
 from trainer.atomic import atomic_path
 from trainer.model import Classifier, build_model
@@ -26,7 +27,7 @@ LAST = "last.pt"
 BEST = "best.pt"
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(UsageError):
     """A checkpoint that is missing, torn, corrupt or not ours."""
 
 

@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from shared.cli import UsageError
 from trainer.cleaning import Candidate, Scanned, Skipped, scan, split_leakage
-from trainer.cli_errors import UsageError
 from trainer.manifest import Item, Manifest
 
 SPLITS = ("train", "test")

@@ -11,12 +11,13 @@
 Options typed on the command line override the demo's choices (e.g. ``--epochs``, ``--arch``).
 """
 
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from trainer.fit import REPO, build, export, log, start, train
+from shared.paths import REPO
+from shared.predictor import Predictor
+from trainer.fit import build, export, log, start, train
 from trainer.model import WeightsError
 from trainer.options import Options
 from trainer.synthetic import generate
@@ -72,12 +73,7 @@ def choose_model(base: Options, given: set[str]) -> tuple[Options, Any, str]:
 
 
 def classify_sample(model_path: Path, image: Path) -> dict[str, Any]:
-    """One image through the API's own inference code."""
-    api = str(REPO / "classify_api")
-    if api not in sys.path:
-        sys.path.insert(0, api)
-    from chalicelib.inference import Predictor  # the API package lives outside trainer/
-
+    """One image through the predictor the API serves with."""
     return Predictor.from_path(model_path).predict(image.read_bytes())
 
 

@@ -5,7 +5,7 @@
    within 1e-4 of PyTorch. A failure stops everything before any file is written.
 3. INT8 (``trainer.quantize``): calibrated on training images, kept as ``model.int8.onnx`` only if
    its test accuracy is within ``--int8-max-drop`` points of fp32.
-4. Both files are run under the Lambda runtime's onnxruntime (``trainer.parity_runtime``).
+4. Both files are run under the Lambda runtime's own onnxruntime and numpy (``trainer.parity``).
 5. ``model.onnx`` (+ ``model.int8.onnx``), ``model_card.md``; with ``--publish`` the chosen model
    goes to ``classify_api/chalicelib/model/model.onnx``.
 
@@ -29,12 +29,14 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
+from bundler.runtime import RuntimeSetupError
 from shared import ModelContract
+from shared.cli import UsageError, run_cli
 from shared.model_contract import INPUT_NAME
+from shared.paths import PUBLISHED_MODEL
 from trainer.atomic import atomic_write_text
 from trainer.checkpoint import (
     BEST,
-    CheckpointError,
     load_checkpoint,
     model_from_checkpoint,
     spec_from_checkpoint,
@@ -43,10 +45,15 @@ from trainer.manifest import FILENAME as MANIFEST_FILE
 from trainer.manifest import Manifest
 from trainer.model_card import CardFacts, ModelStats, render_model_card
 from trainer.onnx_export import ExportError, load_session, save_onnx, to_onnx_model
-from trainer.parity import Evaluation, ParityError, ParityReport, check_parity, prepare_images
+from trainer.parity import (
+    Evaluation,
+    ParityReport,
+    check_lambda_runtime,
+    check_parity,
+    prepare_images,
+)
 from trainer.parity import onnx_probabilities as evaluate
-from trainer.parity_runtime import RUNTIME_DIR, RuntimeMissingError, check_across_runtimes
-from trainer.publish import PUBLISH_PATH, publish_model
+from trainer.publish import publish_model
 from trainer.quantize import DEFAULT_MAX_DROP, decide_int8, quantize_int8
 
 MODEL_FILE = "model.onnx"
@@ -178,7 +185,7 @@ def _with_info(proto: onnx.ModelProto, inputs: _RunInputs, spec: Any, info: dict
     return proto.SerializeToString()
 
 
-def _runtime_check(files: dict[str, bytes], x: np.ndarray, runtime_dir: Path) -> str:
+def _runtime_check(files: dict[str, bytes], x: np.ndarray) -> str:
     """Run the exact bytes about to be written under the Lambda runtime; a mismatch is fatal."""
     with tempfile.TemporaryDirectory(prefix="skyclass-export-") as tmp:
         paths = []
@@ -186,8 +193,8 @@ def _runtime_check(files: dict[str, bytes], x: np.ndarray, runtime_dir: Path) ->
             paths.append(Path(tmp) / name)
             paths[-1].write_bytes(data)
         try:
-            return check_across_runtimes(paths, x, runtime_dir)
-        except RuntimeMissingError as exc:
+            return check_lambda_runtime(paths, x)
+        except RuntimeSetupError as exc:
             return f"not checked ({exc})"
 
 
@@ -207,12 +214,11 @@ def export_run(
     calibration_images: int = DEFAULT_CALIBRATION,
     latency_runs: int = 50,
     publish_to: Path | None = None,
-    runtime_dir: Path = RUNTIME_DIR,
     log: Any = print,
 ) -> ExportResult:
     """Export, gate, quantize, document and (optionally) publish the best model of ``run_dir``.
 
-    ``publish_to`` defaults to :data:`trainer.publish.PUBLISH_PATH` (where the Chalice app loads
+    ``publish_to`` defaults to :data:`shared.paths.PUBLISHED_MODEL` (where the Chalice app loads
     its model). Raises :class:`ExportError` (bad input, unloadable model), :class:`ParityError` (gate failed)
     or :class:`trainer.checkpoint.CheckpointError`; nothing is written or published then.
     """
@@ -267,7 +273,7 @@ def export_run(
         int8_stats = replace(int8_stats, size_bytes=len(int8_bytes))
         if keep:
             files[INT8_FILE] = int8_bytes
-    runtime_check = _runtime_check(files, sample, runtime_dir)
+    runtime_check = _runtime_check(files, sample)
     log(f"Lambda runtime: {runtime_check}")
 
     # Every check passed: write the files (each atomically), then the card, then publish.
@@ -294,7 +300,7 @@ def export_run(
         options=inputs.payload.get("options") or {},
     )
     card_path = atomic_write_text(run_dir / CARD_FILE, render_model_card(card))
-    published = publish_model(chosen_path, publish_to or PUBLISH_PATH) if publish else None
+    published = publish_model(chosen_path, publish_to or PUBLISHED_MODEL) if publish else None
 
     for stats in (fp32, int8_stats):
         if stats:
@@ -334,7 +340,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a trainer.fit run folder")
     parser.add_argument(
-        "--publish", action="store_true", help=f"copy the chosen model to {PUBLISH_PATH}"
+        "--publish", action="store_true", help=f"copy the chosen model to {PUBLISHED_MODEL}"
     )
     parser.add_argument("--no-int8", dest="int8", action="store_false", help="skip INT8")
     parser.add_argument(
@@ -355,28 +361,19 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     if args.int8_max_drop < 0 or args.calibration_images < 1:
-        print("trainer.export: error: --int8-max-drop must be >= 0 and --calibration-images >= 1",
-              file=sys.stderr)  # fmt: skip
-        return 2
-    try:
-        export_run(
-            args.run_dir,
-            publish=args.publish,
-            int8=args.int8,
-            int8_max_drop=args.int8_max_drop,
-            calibration_images=args.calibration_images,
-        )
-    except (ExportError, CheckpointError) as exc:
-        if args.debug:
-            raise
-        print(f"trainer.export: error: {exc}", file=sys.stderr)
-        # A model that fails a check (1) is told apart from input that cannot be used (2).
-        return 1 if isinstance(exc, ParityError) else 2
+        raise UsageError("--int8-max-drop must be >= 0 and --calibration-images >= 1")
+    export_run(
+        args.run_dir,
+        publish=args.publish,
+        int8=args.int8,
+        int8_max_drop=args.int8_max_drop,
+        calibration_images=args.calibration_images,
+    )
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main, prog="trainer.export"))

@@ -22,11 +22,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from shared import LabelError, SpecError
+from shared.cli import EXIT_INTERRUPTED, UsageError, one_line, run_cli
+from shared.decode import DecodeError
+from shared.paths import REPO
 from trainer import reports
 from trainer.augment import denormalize, eval_transform, train_transform
 from trainer.checkpoint import BEST, LAST, CheckpointError, load_checkpoint, save_checkpoint
 from trainer.cleaning import write_skipped
-from trainer.cli_errors import EXIT_INTERRUPTED, UsageError, one_line, run_cli
 from trainer.data import class_counts, discover, prepare_split
 from trainer.images import ImageDataset
 from trainer.loop import (
@@ -48,7 +51,6 @@ from trainer.model import Classifier, build_model
 from trainer.options import RESUMABLE, Options, given_options, parse, validate
 from trainer.plots import class_counts_png, image_grid_png
 
-REPO = Path(__file__).resolve().parents[1]
 SAMPLE_GRID = 18
 
 
@@ -450,7 +452,7 @@ def summary_line(m: dict[str, Any], epochs: int, improved: bool) -> str:
 
 
 def build(options: Options, n_labels: int, weights: str) -> Classifier:
-    # The head's initial weights come from the seed, so a run is reproducible end to end.
+    # The head's initial weights come from --seed, so a run is reproducible end to end.
     torch.manual_seed(options.seed)
     return build_model(options.arch, n_labels, weights, options.dropout)
 
@@ -671,4 +673,4 @@ def main(argv: Sequence[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run_cli(main))
+    sys.exit(run_cli(main, prog="trainer.fit", usage_errors=(DecodeError, LabelError, SpecError)))

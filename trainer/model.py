@@ -1,7 +1,7 @@
 """Backbones from torchvision with the project's classification head.
 
 A :class:`Classifier` is ``backbone`` (pretrained convolutional features + global average pool,
-returning ``(N, F)``) followed by ``head`` (the seed's dropout -> Linear(F, 256) -> ReLU -> dropout
+returning ``(N, F)``) followed by ``head`` (the classic transfer-learning head: dropout -> Linear(F, 256) -> ReLU -> dropout
 -> Linear(256, n_classes)). Its ``forward`` returns logits; export adds the softmax.
 """
 
@@ -13,10 +13,12 @@ import torch
 import torchvision
 from torch import nn
 
+from shared.cli import UsageError
+
 HEAD_HIDDEN = 256
 
 
-class WeightsError(RuntimeError):
+class WeightsError(UsageError):
     """Pretrained weights could not be obtained or do not fit the architecture."""
 
 

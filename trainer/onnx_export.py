@@ -12,6 +12,7 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
+from shared.cli import UsageError
 from shared.model_contract import INPUT_NAME, OUTPUT_NAME, ModelContract
 from trainer.atomic import atomic_path
 
@@ -20,7 +21,7 @@ MAX_IR_VERSION = 9
 MAX_OPSET = 19
 
 
-class ExportError(RuntimeError):
+class ExportError(UsageError):
     """The model could not be exported into a file the API can serve."""
 
 

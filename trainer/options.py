@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from shared.cli import UsageError
 from shared.spec import DEFAULT_SPEC, PreprocessSpec, SpecError
 from trainer.augment import NO_AUGMENT, AugmentOptions
-from trainer.cli_errors import UsageError
 from trainer.model import ARCHS
 
 OPTIMIZERS = ("adamw", "sgd")

@@ -1,7 +1,7 @@
 """``python -m trainer.prepare SRC DST``: a cleaned copy of an image folder, as 300x300-bounded JPEGs.
 
-The seed project shrank its photos so that neither side exceeds 300 pixels (aspect kept) before
-training; this does the same for users who want a small, clean dataset on disk. Files that
+Many photo sets are far larger than the network needs; this shrinks them so that neither side
+exceeds 300 pixels (aspect kept), for users who want a small, clean dataset on disk. Files that
 ``shared.decode`` rejects are left out and listed in ``DST/skipped.csv``, as are byte-identical
 duplicates (only the first, in path order, is kept). The folder layout (class folders, or
 train/ and test/) is kept. Every file is written atomically, so an interrupted run can be repeated.
@@ -16,9 +16,9 @@ from pathlib import Path
 from PIL import Image
 from tqdm import tqdm
 
+from shared.cli import UsageError, run_cli
 from trainer.atomic import atomic_write_bytes
 from trainer.cleaning import Skipped, check_file, write_skipped
-from trainer.cli_errors import UsageError, run_cli
 from trainer.data import discover
 from trainer.images import load_rgb
 
@@ -96,4 +96,4 @@ def main(argv: Sequence[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run_cli(main))
+    sys.exit(run_cli(main, prog="trainer.prepare"))

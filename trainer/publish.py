@@ -10,14 +10,12 @@ from pathlib import Path
 import onnx
 
 from shared.model_contract import ContractError, ModelContract
+from shared.paths import PUBLISHED_MODEL
 from trainer.atomic import atomic_write_bytes
 from trainer.onnx_export import ExportError, load_session
 
-ROOT = Path(__file__).resolve().parent.parent
-PUBLISH_PATH = ROOT / "classify_api" / "chalicelib" / "model" / "model.onnx"
 
-
-def publish_model(source: Path, target: Path = PUBLISH_PATH) -> Path:
+def publish_model(source: Path, target: Path = PUBLISHED_MODEL) -> Path:
     """Copy ``source`` to ``target`` (atomically, creating its folder) after checking it."""
     data = Path(source).read_bytes()
     load_session(data)

@@ -1,4 +1,4 @@
-"""Where the served model lives, and the one :class:`Predictor` per container.
+"""The one :class:`shared.predictor.Predictor` per container.
 
 The session is built on the first request that needs it (never at import: `chalice package` and
 `chalice deploy` import app.py with AWS_CHALICE_CLI_MODE set and have no model to load) and then
@@ -6,17 +6,21 @@ reused for the container's lifetime. A missing or broken model becomes a 503 tha
 publish one; the failure is not cached, so publishing a model fixes a running `chalice local`.
 """
 
+from __future__ import annotations
+
 import logging
-import os
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from chalicelib.errors import ApiError, model_unavailable
-from chalicelib.inference import Predictor
+from chalicelib.http import ApiError, model_unavailable
+from shared.paths import served_model_path
 
-MODEL_PATH_ENV = "SKYCLASS_MODEL_PATH"
-# Relative to this package, so it resolves the same way inside the Lambda zip (/var/task/...).
-DEFAULT_MODEL_PATH = Path(__file__).resolve().parent / "model" / "model.onnx"
+if TYPE_CHECKING:  # the predictor pulls in numpy and onnxruntime: imported on first request
+    from shared.predictor import Predictor
+
+# This package's parent: classify_api/ in a checkout, /var/task on Lambda.
+APP_DIR = Path(__file__).resolve().parent.parent
 PUBLISH_HINT = "run `python -m trainer.export RUN_DIR --publish` and redeploy"
 
 _log = logging.getLogger(__name__)
@@ -25,8 +29,7 @@ _loaded: tuple[Path, Predictor] | None = None
 
 
 def model_path() -> Path:
-    configured = os.environ.get(MODEL_PATH_ENV, "").strip()
-    return Path(configured) if configured else DEFAULT_MODEL_PATH
+    return served_model_path(APP_DIR)
 
 
 def get_predictor() -> Predictor:
@@ -40,6 +43,8 @@ def get_predictor() -> Predictor:
 
 
 def _load(path: Path) -> Predictor:
+    from shared.predictor import Predictor
+
     # The path goes to the log (CloudWatch), never into the response body.
     try:
         predictor = Predictor.from_path(path)

@@ -1,8 +1,9 @@
-"""The model behind /classify: image bytes in, one JSON-ready result out.
+"""The served model: image bytes in, one JSON-ready result out.
 
 :class:`Predictor` wraps one onnxruntime session and the :class:`shared.ModelContract` read from
-the model's own metadata, so labels and preprocessing can never drift from what was trained. It is
-also the API the trainer's demo calls directly.
+the model's own metadata, so labels and preprocessing can never drift from what was trained. The
+API serves through it; the trainer's demo, export and evaluation call it directly, so every figure
+they report comes from the code path clients get.
 """
 
 import os
@@ -13,8 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from shared import ContractError, ModelContract, PreprocessSpec, decode, preprocess
-from shared.model_contract import INPUT_NAME, OUTPUT_NAME
+from shared.decode import decode
+from shared.model_contract import INPUT_NAME, OUTPUT_NAME, ContractError, ModelContract
+from shared.preprocess import preprocess
+from shared.spec import PreprocessSpec
 
 _DECIMALS = 6  # probabilities: float32 carries ~7 significant digits
 

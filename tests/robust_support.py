@@ -21,12 +21,12 @@ from typing import Any
 import pytest
 
 from app import app
-from tests.bundle_support import json_body, proxy_event
-from tests.test_api_support import multipart_body
+from bundler.probe import proxy_event
+from shared.paths import REPO as ROOT
+from tests.api_client import multipart_body
+from tests.bundle_support import json_body
 
-ROOT = Path(__file__).resolve().parent.parent
-
-# The issue's per-request bound: no response, valid or not, may take longer than this.
+# The per-request bound: no response, valid or not, may take longer than this.
 MAX_SECONDS = 2.0
 
 # Strings that only appear in a body when internals leak: a traceback, a source file, a path on
@@ -186,7 +186,7 @@ def peak_rss_kib() -> int:
 
 
 def report(request: pytest.FixtureRequest, line: str) -> None:
-    """Figures for the issue's closing note, written to the terminal past pytest's capture."""
+    """Figures for people reading the run, written to the terminal past pytest's capture."""
     plugins = request.config.pluginmanager
     capture, terminal = plugins.getplugin("capturemanager"), plugins.getplugin("terminalreporter")
     if capture is None or terminal is None:

@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
-API_DIR = Path(__file__).resolve().parent.parent / "classify_api"
+from shared.paths import APP_DIR as API_DIR
 
 # (field name, filename or None, part Content-Type or None, data)
 FilePart = tuple[str, str | None, str | None, bytes]
