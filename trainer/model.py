@@ -1,8 +1,8 @@
 """Backbones from torchvision with the project's classification head.
 
 A :class:`Classifier` is ``backbone`` (pretrained convolutional features + global average pool,
-returning ``(N, F)``) followed by ``head`` (the classic transfer-learning head: dropout -> Linear(F, 256) -> ReLU -> dropout
--> Linear(256, n_classes)). Its ``forward`` returns logits; export adds the softmax.
+returning ``(N, F)``) followed by ``head`` (dropout -> Linear(F, 256) -> ReLU -> dropout ->
+Linear(256, n_classes)). Its ``forward`` returns logits; export adds the softmax.
 """
 
 from collections.abc import Callable
