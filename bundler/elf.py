@@ -5,6 +5,8 @@ A shared object built against a newer glibc than the Lambda runtime's fails at i
 (``SHT_GNU_verneed``) section. This is a small pure-Python reader so the check runs wherever
 Python does (binutils' ``readelf`` is not on every machine), straight from bytes in a zip.
 When section headers are stripped it falls back to the dynamic segment (``DT_VERNEED``).
+It also reads the CPU a file was built for (``e_machine``): an x86-64 library in an arm64 bundle
+only fails once Lambda loads it.
 """
 
 import re
@@ -19,6 +21,8 @@ _SHT_GNU_VERNEED = 0x6FFFFFFE
 _PT_LOAD, _PT_DYNAMIC = 1, 2
 _DT_NULL, _DT_NEEDED, _DT_STRTAB = 0, 1, 5
 _DT_VERNEED, _DT_VERNEEDNUM = 0x6FFFFFFE, 0x6FFFFFFF
+# e_machine values (the ELF specification's registry) -> the names wheels and `uname -m` use.
+MACHINES = {0x3E: "x86_64", 0xB7: "aarch64", 0x03: "i386", 0x28: "arm"}
 _VERSION = re.compile(r"^([A-Z_]+?)_(\d+(?:\.\d+)*)$")
 
 
@@ -32,6 +36,7 @@ class ElfInfo:
 
     needed: tuple[str, ...]
     versions: frozenset[str]  # e.g. {"GLIBC_2.14", "GLIBCXX_3.4.19", "CXXABI_1.3"}
+    machine: str = ""  # "x86_64", "aarch64", ... or "e_machine 0x..." for others
 
     def highest(self, prefix: str) -> tuple[int, ...] | None:
         """The highest required version with this prefix (``"GLIBC"`` -> ``(2, 17)``), if any."""
@@ -66,6 +71,10 @@ class _Reader:
             raise ElfError("unknown ELF class or byte order")
         self.is64 = self.data[4] == 2
         self.endian = "<" if self.data[5] == 1 else ">"
+
+    def machine(self) -> str:
+        code = self.unpack("H", 0x12)[0]
+        return MACHINES.get(code, f"e_machine {code:#x}")
 
     def unpack(self, fmt: str, offset: int) -> tuple[int, ...]:
         try:
@@ -176,7 +185,7 @@ def read_elf(data: bytes) -> ElfInfo:
         offset = reader.file_offset(tags[_DT_VERNEED])
         strtab = reader.file_offset(tags[_DT_STRTAB])
         versions = reader.verneed_names(offset, tags.get(_DT_VERNEEDNUM), strtab)
-    return ElfInfo(needed, frozenset(versions))
+    return ElfInfo(needed, frozenset(versions), reader.machine())
 
 
 def is_elf(data: bytes) -> bool:

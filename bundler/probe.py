@@ -12,12 +12,23 @@ Every key of the request is optional; the answer has a key for each one asked fo
   with ``"timing"``: perf_counter at start, after ``import app`` and after the first event.
 * ``"models": {"inputs": x.npy, "outputs": out.npz, "paths": [model.onnx, ...]}`` -> runs each
   model on the inputs with onnxruntime, writes its outputs as ``m0, m1, ...``, answers versions.
+* ``"loaded": true`` -> afterwards, each Python module imported from the folders and whether
+  valid bytecode for it was there (``"bytecode"``: ``"valid"``, ``"stale"`` or ``"missing"``).
+* ``"compile": [[source, pyc, shown_name, "unchecked-hash" | "checked-hash"], ...]`` -> compiles
+  with this interpreter, so the bytecode is the runtime's own.
+* ``"warm": {"events": {name: event}, "requests": n, "warmup": n}`` -> per event the handler's
+  wall times, its label and the median of each phase it reports; ``"memory"`` (same keys, events
+  as a list) -> RSS over one warm process; ``"model_only": {"paths": {name: model}, "batches",
+  "threads", "repeats", "warmup"}`` -> ``session.run`` times. The benchmark's measurements.
 """
 
 import base64
 import json
+import os
+import statistics
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 
@@ -123,6 +134,114 @@ def _models(job: dict) -> dict:
     return {"onnxruntime": ort.__version__, "numpy": np.__version__, "origin": ort.__file__}
 
 
+def _loaded(folders: list[str]) -> list[dict]:
+    """Python modules imported from ``folders`` and the state of the bytecode beside each."""
+    from importlib.util import MAGIC_NUMBER, source_hash
+
+    out = []
+    for module in list(sys.modules.values()):
+        source, cached = getattr(module, "__file__", None), getattr(module, "__cached__", None)
+        if not source or not source.endswith(".py") or not source.startswith(tuple(folders)):
+            continue
+        try:
+            header = Path(cached).read_bytes()[:16] if cached else b""
+        except OSError:
+            header = b""
+        # Bit 0 of the flags word: hash-based; bit 1: check the source's hash on every import.
+        flags = int.from_bytes(header[4:8], "little")
+        state = "missing" if not header else "stale"
+        if header[:4] == MAGIC_NUMBER and flags & 1:
+            checked = flags & 2
+            if not checked or header[8:16] == source_hash(Path(source).read_bytes()):
+                state = "valid"
+        out.append({"module": module.__name__, "file": source, "bytecode": state})
+    return sorted(out, key=lambda m: m["file"])
+
+
+def _compile(jobs: list) -> int:
+    import py_compile
+
+    for source, cfile, shown, mode in jobs:
+        mode = py_compile.PycInvalidationMode[mode.upper().replace("-", "_")]
+        py_compile.compile(source, cfile, shown, doraise=True, invalidation_mode=mode)
+    return len(jobs)
+
+
+def _rss_mb(field: str) -> float:
+    for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024  # the kernel reports kB
+    raise KeyError(field)
+
+
+def _call(event: dict) -> tuple[float, dict]:
+    import app
+
+    start = time.perf_counter()
+    response = app.app(event, LambdaContext())
+    wall = (time.perf_counter() - start) * 1000
+    body = json.loads(response["body"])
+    if response["statusCode"] != 200:
+        raise RuntimeError(f"the handler answered {response['statusCode']}: {body}")
+    return wall, body
+
+
+def _warm(job: dict) -> dict:
+    out: dict[str, Any] = {}
+    for name, event in job["events"].items():
+        for _ in range(job["warmup"]):
+            _call(event)
+        calls = [_call(event) for _ in range(job["requests"])]
+        phases = {
+            k: statistics.median(b["timing_ms"][k] for _, b in calls)
+            for k in calls[0][1]["timing_ms"]
+        }
+        times = [wall for wall, _ in calls]
+        # What the handler adds around the three phases: routing, base64, checks, JSON.
+        phases["rest"] = statistics.median(wall - sum(b["timing_ms"].values()) for wall, b in calls)
+        out[name] = {"times_ms": times, "label": calls[-1][1]["label"], "phases_ms": phases}
+    out["peak_rss_mb"] = _rss_mb("VmHWM")
+    return out
+
+
+def _memory(job: dict) -> dict:
+    events = job["events"]
+    for i in range(job["warmup"]):
+        _call(events[i % len(events)])
+    warm = _rss_mb("VmRSS")
+    for i in range(job["requests"]):
+        _call(events[i % len(events)])
+    end = _rss_mb("VmRSS")
+    growth = (end - warm) / warm * 100
+    return {"rss_after_warmup_mb": warm, "rss_end_mb": end, "growth_pct": growth,
+            "peak_rss_mb": _rss_mb("VmHWM")}  # fmt: skip
+
+
+def _model_only(job: dict) -> list[dict]:
+    import numpy as np
+    import onnxruntime as ort
+
+    cells = []
+    for name, path in job["paths"].items():
+        for threads in job["threads"]:
+            options = ort.SessionOptions()
+            options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+            session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+            feed = session.get_inputs()[0].name
+            for batch in job["batches"]:
+                x = np.random.default_rng(batch).standard_normal((batch, 3, 224, 224), np.float32)
+                for _ in range(job["warmup"]):
+                    session.run(None, {feed: x})
+                times = []
+                for _ in range(job["repeats"]):
+                    start = time.perf_counter()
+                    session.run(None, {feed: x})
+                    times.append((time.perf_counter() - start) * 1000)
+                cells.append({"engine": f"onnxruntime {name}", "batch": batch, "threads": threads,
+                              "times_ms": times})  # fmt: skip
+    return cells
+
+
 def main() -> None:
     started = time.perf_counter()
     request = json.load(sys.stdin) or {}
@@ -136,6 +255,14 @@ def main() -> None:
         answer["decoded"] = _decode(request["images"])
     if "models" in request:
         answer["models"] = _models(request["models"])
+    if "compile" in request:
+        answer["compiled"] = _compile(request["compile"])
+    for key, job in (("warm", _warm), ("memory", _memory), ("model_only", _model_only)):
+        if key in request:
+            answer[key] = job(request[key])
+    if request.get("loaded"):
+        # The folders run_json put first on the path: the bundle, not the standard library.
+        answer["loaded"] = _loaded(os.environ.get("PYTHONPATH", "").split(os.pathsep))
     print(json.dumps(answer))
 
 

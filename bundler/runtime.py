@@ -10,7 +10,9 @@ pins in ``bundler/runtime.txt``, installed as manylinux wheels for the runtime's
 """
 
 import argparse
+import platform
 import re
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -83,21 +85,62 @@ class Target:
 
     def fetch(self) -> Path:
         """Install the pinned wheels for this runtime into :attr:`packages_dir` (needs PyPI)."""
+        # Afresh: pip --target leaves other versions' dist-info and files behind.
+        shutil.rmtree(self.packages_dir, ignore_errors=True)
         cmd = [
             sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
             "--target", str(self.packages_dir), "--upgrade", "--no-deps", "--only-binary=:all:",
             "--implementation", "cp", "--python-version", self.python, "-r", str(PINS),
         ]  # fmt: skip
-        for platform in self.platforms:
-            cmd += ["--platform", platform]
+        for tag in self.platforms:
+            cmd += ["--platform", tag]
         subprocess.run(cmd, check=True)
         return self.packages_dir
 
     def ensure_packages(self) -> Path:
-        """The runtime packages folder, fetched first if it is missing."""
-        if not (self.packages_dir / "onnxruntime").is_dir():
+        """The runtime packages folder, fetched first if it is missing or holds other versions."""
+        if not all((self.packages_dir / info).is_dir() for info in pinned_dist_infos()):
             self.fetch()
         return self.packages_dir
+
+    def native(self) -> bool:
+        """Whether this machine's CPU runs the target's binaries without emulation."""
+        return platform.machine() in (self.machine, self.architecture)
+
+    def interpreter(self) -> Path | None:
+        """A Python of the target's version that runs the target's binaries: ``.venv-deploy``'s on
+        its own CPU, else the emulated one :mod:`bundler.emulator` sets up (None without it)."""
+        if self.native():
+            return deploy_interpreter()
+        from bundler.emulator import emulated_python
+
+        return emulated_python(self)
+
+    def strip_tool(self) -> str:
+        """binutils' ``strip`` for the target's CPU (the host's own one only reads its own CPU)."""
+        found = shutil.which(f"{self.machine}-linux-gnu-strip") or (
+            shutil.which("strip") if self.native() else None
+        )
+        if not found:
+            package = "binutils" if self.native() else f"binutils-{self.machine}-linux-gnu"
+            raise RuntimeSetupError(
+                f"no strip for {self.machine} libraries: install {package} "
+                f"(apt-get install {package}; scripts/setup does it as root)"
+            )
+        return found
+
+
+def pins() -> list[str]:
+    """``["onnxruntime==1.28.0", ...]``: the runtime requirements without comments."""
+    lines = (line.split("#")[0].strip() for line in PINS.read_text().splitlines())
+    return [line for line in lines if line]
+
+
+def pinned_dist_infos() -> list[str]:
+    """The ``*.dist-info`` folder names an install of exactly the pins leaves."""
+    return [
+        f"{name}-{version}.dist-info" for name, _, version in (p.partition("==") for p in pins())
+    ]
 
 
 def venv_python(venv: Path) -> str | None:

@@ -10,6 +10,10 @@ from chalice.constants import MAX_LAMBDA_DEPLOYMENT_SIZE
 MAX_ZIPPED = MAX_LAMBDA_DEPLOYMENT_SIZE  # 50 MiB: Lambda's direct-upload limit, as chalice checks
 MAX_UNZIPPED = 262_144_000  # Lambda's limit for the unzipped function code (250 MB)
 TARGET_ZIPPED = 30 * 1024**2  # the project's goal with the fp32 model; a figure, not a limit
+# The goal is stated for a trained fp32 MobileNetV2: torchvision's ImageNet weights + the head,
+# exported by trainer.onnx_export (10.2 MB), zip the way chalice zips it to this many bytes.
+# Random weights (what the tests and the benchmark export) compress far worse: 9.3 MB.
+TRAINED_FP32_MODEL_ZIPPED = 6_062_975
 MODEL_PREFIX = "chalicelib/model/"
 
 
@@ -72,6 +76,15 @@ def format_table(rows: list[Row], zip_size: int) -> str:
         f"| **{megabytes(sum(r.unzipped for r in rows))}** |",
     ]
     return "\n".join(lines)
+
+
+def model_zipped(rows: list[Row]) -> int:
+    return sum(r.zipped for r in rows if r.name == MODEL_PREFIX.rstrip("/"))
+
+
+def with_trained_model(rows: list[Row], zip_size: int) -> int:
+    """The zip's size had it shipped a trained fp32 MobileNetV2 instead of its own model."""
+    return zip_size - model_zipped(rows) + TRAINED_FP32_MODEL_ZIPPED
 
 
 def limit_problems(rows: list[Row], zip_size: int) -> list[str]:

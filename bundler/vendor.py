@@ -9,8 +9,8 @@ import json
 import shutil
 from pathlib import Path
 
-from bundler.runtime import PINS, Target
-from bundler.strip import Removed, strip
+from bundler.runtime import Target, pins
+from bundler.strip import Removed, strip, strip_binaries
 from shared.paths import APP_MODEL, VENDOR_STAMP
 
 # Never copied into a stage: rebuilt (vendor), replaced (model) or local state of real deploys.
@@ -46,14 +46,23 @@ def place_model(app_dir: Path, model: Path | None) -> Path:
 
 
 def vendor_packages(app_dir: Path, target: Target, shared: Path) -> tuple[Path, list[Removed]]:
-    """Fill ``app_dir/vendor`` afresh from the runtime packages and ``shared/``, then strip it."""
+    """Fill ``app_dir/vendor`` afresh from the runtime packages and ``shared/``, then strip it.
+
+    No stamp yet: a vendor/ without one is refused by ``chalice deploy`` until it has run.
+    """
     vendor = app_dir / "vendor"
+    tool = target.strip_tool()  # before anything is removed: a missing tool is a set-up error
     if vendor.exists():
         shutil.rmtree(vendor)
     shutil.copytree(target.ensure_packages(), vendor)
     shutil.copytree(shared, vendor / "shared", ignore=shutil.ignore_patterns("__pycache__"))
-    removed = strip(vendor)
-    pins = [line for line in PINS.read_text().splitlines() if line and not line.startswith("#")]
-    stamp = {"python": target.python, "architecture": target.architecture, "packages": pins}
-    (vendor / VENDOR_STAMP).write_text(json.dumps(stamp, indent=1) + "\n", encoding="utf-8")
-    return vendor, removed
+    removed = strip(vendor) + strip_binaries(vendor, tool)
+    return vendor, sorted(removed, key=lambda r: r.size, reverse=True)
+
+
+def write_stamp(vendor: Path, target: Target) -> Path:
+    """Say which runtime ``vendor`` was built and run for (chalicelib/packaging.py reads it)."""
+    stamp = {"python": target.python, "architecture": target.architecture, "packages": pins()}
+    path = vendor / VENDOR_STAMP
+    path.write_text(json.dumps(stamp, indent=1) + "\n", encoding="utf-8")
+    return path

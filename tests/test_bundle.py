@@ -1,6 +1,7 @@
 """The Lambda bundle, built for real with ``chalice package`` from .venv-deploy (python3.12+, Amazon
-Linux 2023: what users deploy). It must be within Lambda's limits, run on its image's glibc, pass
-cfn-lint and answer API Gateway events from the unzipped zip alone."""
+Linux 2023: what users deploy). It must be within Lambda's limits and the project's 30 MiB goal,
+run on its image's glibc and CPU, pass cfn-lint and answer API Gateway events from the unzipped zip
+alone, with bytecode for every module its cold start imports."""
 
 import base64
 import json
@@ -15,7 +16,15 @@ from bundler.build import Bundle
 from bundler.elf import elf_files_in_zip
 from bundler.probe import proxy_event
 from bundler.runtime import GLIBC, GLIBCXX
-from bundler.sizes import MAX_UNZIPPED, MAX_ZIPPED, TARGET_ZIPPED, format_table, megabytes
+from bundler.sizes import (
+    MAX_UNZIPPED,
+    MAX_ZIPPED,
+    TARGET_ZIPPED,
+    format_table,
+    megabytes,
+    model_zipped,
+    with_trained_model,
+)
 from tests.api_client import multipart_body
 from tests.bundle_support import build_packaged, json_body, pinned, run_probe, unzip
 from tests.imagegen import encode, synthetic_rgb
@@ -44,6 +53,15 @@ def test_bundle_is_within_lambda_limits(bundle: Bundle) -> None:
     assert bundle.problems == []
 
 
+def test_bundle_with_a_trained_fp32_mobilenet_fits_the_30_mib_goal(bundle: Bundle) -> None:
+    # The test's model has random weights, which zip worse than trained ones; the goal is for the
+    # trained fp32 MobileNetV2 (bundler/sizes.py), so its measured zipped size stands in.
+    assert model_zipped(bundle.rows) > 8 * 1024**2  # the fp32 MobileNetV2 did ship
+    trained = with_trained_model(bundle.rows, bundle.zip_size)
+    print(f"\nwith a trained fp32 MobileNetV2: {megabytes(trained)}")
+    assert trained <= TARGET_ZIPPED
+
+
 def test_zip_holds_what_ships_at_its_root(names: set[str]) -> None:
     for required in (
         "app.py",
@@ -62,10 +80,9 @@ def test_zip_holds_what_ships_at_its_root(names: set[str]) -> None:
 
 
 def test_stripped_files_are_gone(names: set[str]) -> None:
-    for fragment in ("__pycache__/", "/tests/", "numpy/f2py/", "onnxruntime/tools/", "_avif."):
+    for fragment in ("/tests/", "numpy/f2py/", "onnxruntime/tools/", "_avif.", "numpy/random/"):
         assert not [n for n in names if fragment in n], fragment
     assert not [n for n in names if n.endswith((".pyi", ".h", ".a"))]
-    assert not [n for n in names if n.endswith((".pyc", ".pyo"))]
     # onnxruntime's dependency tree stays out: requirements.txt is empty on purpose.
     for package in ("sympy/", "coloredlogs/", "flatbuffers/", "google/protobuf/"):
         assert not [n for n in names if n.startswith(package)], package
@@ -83,9 +100,22 @@ def test_duplicate_onnxruntime_library_is_not_shipped(bundle: Bundle, names: set
     assert len(stripped) == len(wheel_has_it)
 
 
-def test_every_compiled_file_runs_on_the_target_glibc(bundle: Bundle) -> None:
+def test_bytecode_is_the_runtimes_own_and_only_beside_its_source(
+    bundle: Bundle, names: set[str]
+) -> None:
+    tag = f".cpython-{bundle.target.python.replace('.', '')}.pyc"
+    compiled = [n for n in names if n.endswith((".pyc", ".pyo"))]
+    assert len(compiled) == bundle.bytecode > 100  # numpy, Pillow, onnxruntime, chalice, the app
+    for name in compiled:
+        folder, _, file = name.rpartition("__pycache__/")
+        assert file.endswith(tag), name
+        assert f"{folder}{file.removesuffix(tag)}.py" in names, name
+
+
+def test_every_compiled_file_runs_on_the_target_glibc_and_cpu(bundle: Bundle) -> None:
     files = list(elf_files_in_zip(bundle.deployment_zip))
     assert len(files) > 20  # numpy, onnxruntime, Pillow and their libraries
+    assert {info.machine for _, info in files} == {bundle.target.machine}
     for name, info in files:
         glibc = info.highest("GLIBC")
         assert glibc is None or glibc <= GLIBC, (name, glibc)
@@ -144,7 +174,7 @@ def test_handler_answers_api_gateway_events_from_the_unzipped_bundle(
         proxy_event("POST", "/classify", "<xml/>", {"Content-Type": "text/xml"}),
         proxy_event("GET", "/health"),
     ]
-    result = run_probe([unzipped], {"events": events, "origins": True})
+    result = run_probe([unzipped], {"events": events, "origins": True, "loaded": True})
 
     for module, origin in result["origins"]["files"].items():
         assert Path(origin).is_relative_to(unzipped), (module, origin)
@@ -164,6 +194,10 @@ def test_handler_answers_api_gateway_events_from_the_unzipped_bundle(
     runtime = json_body(health)["runtime"]
     assert runtime["onnxruntime"] == pinned("onnxruntime")
     assert runtime["python"].startswith(f"{bundle.target.python}.")
+    # The cold start compiles nothing: every module it imported had valid bytecode in the zip.
+    loaded = result["loaded"]
+    assert len(loaded) > 100
+    assert [m["file"] for m in loaded if m["bytecode"] != "valid"] == []
 
 
 def test_stripped_pillow_still_decodes_every_allowed_format(bundle: Bundle, unzipped: Path) -> None:
