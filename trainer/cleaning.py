@@ -2,7 +2,8 @@
 byte-identical across train and test are reported as leakage and dropped from test.
 
 Every file goes through ``shared.decode``, exactly as training will read it, so a file that passes
-the scan cannot fail later.
+the scan cannot fail later. The scan also takes each image's perceptual hash
+(``trainer.dedup``) from the pixels it decoded anyway, for near-duplicate grouping.
 """
 
 import csv
@@ -18,6 +19,7 @@ from tqdm import tqdm
 
 from shared.decode import DecodeError, decode
 from trainer.atomic import atomic_write_text
+from trainer.dedup import ImageHash, hash_image
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,7 @@ class Candidate:
 class Scanned:
     candidate: Candidate
     sha256: str
+    phash: ImageHash | None = None  # None: not hashed (joins near-duplicate groups by sha256 only)
 
 
 @dataclass(frozen=True)
@@ -41,28 +44,45 @@ class Skipped:
     reason: str
 
 
-def check_file(path: Path) -> tuple[str | None, str | None]:
-    """``(sha256, None)`` for a file ``shared.decode`` accepts, else ``(None, reason)``."""
+@dataclass(frozen=True)
+class FileCheck:
+    """One file's scan: ``sha256`` and ``phash`` for an image, else ``reason`` it was skipped."""
+
+    sha256: str | None
+    reason: str | None
+    phash: ImageHash | None = None
+
+
+def inspect_file(path: Path, *, perceptual_hash: bool = True) -> FileCheck:
+    """Read and decode ``path`` once; hash its bytes and (optionally) its pixels."""
     try:
         data = path.read_bytes()
     except OSError as exc:
-        return None, f"unreadable: {exc.strerror or exc}"
+        return FileCheck(None, f"unreadable: {exc.strerror or exc}")
     try:
-        decode(data)
+        rgb = decode(data)
     except DecodeError as exc:
-        return None, exc.message
-    return hashlib.sha256(data).hexdigest(), None
+        return FileCheck(None, exc.message)
+    phash = hash_image(rgb) if perceptual_hash else None
+    return FileCheck(hashlib.sha256(data).hexdigest(), None, phash)
+
+
+def check_file(path: Path) -> tuple[str | None, str | None]:
+    """``(sha256, None)`` for a file ``shared.decode`` accepts, else ``(None, reason)``."""
+    result = inspect_file(path, perceptual_hash=False)
+    return result.sha256, result.reason
 
 
 def scan(
     root: Path, candidates: Sequence[Candidate], *, progress: bool = True
 ) -> tuple[list[Scanned], list[Skipped]]:
-    """Decode every candidate (in threads: Pillow releases the GIL while decoding)."""
+    """Decode every candidate (in threads: Pillow releases the GIL while decoding) and take its
+    perceptual hash (~0.5 ms against a decode's 5-50 ms, so always)."""
     workers = max(1, min(8, os.cpu_count() or 1))
     with ThreadPoolExecutor(workers) as pool:
         results = list(
             tqdm(
-                pool.map(lambda c: check_file(root / c.rel), candidates),
+                pool.map(lambda c: inspect_file(root / c.rel), candidates),
                 total=len(candidates),
                 desc="scan",
                 unit="img",
@@ -72,11 +92,11 @@ def scan(
         )
     scanned: list[Scanned] = []
     skipped: list[Skipped] = []
-    for candidate, (digest, reason) in zip(candidates, results, strict=True):
-        if digest is None:
-            skipped.append(Skipped(candidate.rel, reason or "unknown"))
+    for candidate, result in zip(candidates, results, strict=True):
+        if result.sha256 is None:
+            skipped.append(Skipped(candidate.rel, result.reason or "unknown"))
         else:
-            scanned.append(Scanned(candidate, digest))
+            scanned.append(Scanned(candidate, result.sha256, result.phash))
     return scanned, skipped
 
 

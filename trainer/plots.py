@@ -9,6 +9,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from trainer.atomic import atomic_path
+from trainer.metrics import ReliabilityBin
 
 
 def _save(fig: Figure, path: Path) -> Path:
@@ -90,4 +91,97 @@ def confusion_png(path: Path, cm: np.ndarray, labels: Sequence[str], title: str)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title)
+    return _save(fig, path)
+
+
+def reliability_png(
+    path: Path,
+    bins_before: Sequence[ReliabilityBin],
+    bins_after: Sequence[ReliabilityBin] | None = None,
+    *,
+    ece_before: float | None = None,
+    ece_after: float | None = None,
+    title: str = "Reliability",
+) -> Path:
+    """Reliability diagram: accuracy against mean confidence per bin (dot area ~ images), the
+    diagonal being perfect calibration; optional second series (after temperature scaling)."""
+    fig = Figure(figsize=(9.5, 4.2))
+    ax = fig.add_subplot(1, 2, 1)
+    ax.plot([0, 1], [0, 1], "--", color="grey", lw=1, label="perfectly calibrated")
+    series = [("before" if bins_after is not None else "model", bins_before, ece_before, "C0")]
+    if bins_after is not None:
+        series.append(("after", bins_after, ece_after, "C1"))
+    total = max(1, sum(b.count for b in bins_before))
+    for name, table, ece, color in series:
+        filled = [b for b in table if b.count]
+        label = name if ece is None else f"{name} (ECE {ece:.3f})"
+        ax.plot(
+            [b.confidence for b in filled], [b.accuracy for b in filled], "-", color=color, lw=1
+        )
+        ax.scatter(
+            [b.confidence for b in filled],
+            [b.accuracy for b in filled],
+            s=[20 + 400 * b.count / total for b in filled],
+            color=color,
+            alpha=0.7,
+            label=label,
+        )
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("mean top-1 confidence in bin")
+    ax.set_ylabel("accuracy in bin")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left")
+
+    hist = fig.add_subplot(1, 2, 2)
+    width = bins_before[0].high - bins_before[0].low if bins_before else 1.0
+    for k, (name, table, _, color) in enumerate(series):
+        offset = (k - (len(series) - 1) / 2) * width / len(series)
+        hist.bar(
+            [(b.low + b.high) / 2 + offset for b in table],
+            [b.count for b in table],
+            width / len(series),
+            color=color,
+            alpha=0.8,
+            label=name,
+        )
+    hist.set_xlim(0, 1)
+    hist.set_xlabel("top-1 confidence")
+    hist.set_ylabel("images")
+    hist.set_title("Confidence histogram")
+    hist.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def score_histogram_png(
+    path: Path,
+    groups: dict[str, Sequence[float]],
+    *,
+    threshold: float | None = None,
+    title: str = "Scores",
+    xlabel: str = "top-1 confidence",
+    bins: int = 20,
+) -> Path:
+    """Overlaid histograms of a score per group (e.g. known classes vs negatives), each
+    normalised to its own size so a small group stays visible; optional threshold line."""
+    fig = Figure(figsize=(6.5, 3.8))
+    ax = fig.add_subplot()
+    everything = np.concatenate([np.asarray(v, dtype=np.float64).ravel() for v in groups.values()])
+    # Confidences live in [0, 1]; any other score (a logit, an energy) gets its own range.
+    low = min(0.0, float(everything.min())) if everything.size else 0.0
+    high = max(1.0, float(everything.max())) if everything.size else 1.0
+    edges = np.linspace(low, high, bins + 1)
+    for name, scores in groups.items():
+        values = np.asarray(scores, dtype=np.float64)
+        if values.size:
+            weights = np.full(values.size, 1.0 / values.size)
+            ax.hist(values, edges, weights=weights, alpha=0.55, label=f"{name} (n={values.size})")
+    if threshold is not None:
+        ax.axvline(threshold, color="black", ls="--", lw=1, label=f"threshold {threshold:.3f}")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("fraction of group")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
     return _save(fig, path)
