@@ -103,11 +103,14 @@ def _request(images: dict[str, str]) -> dict:
 
 
 def _check(answer: dict) -> None:
-    statuses = [r["statusCode"] for r in answer["invoke"]["responses"]]
-    decoded = answer["decoded"]
-    bad = {fmt: shape for fmt, shape in decoded.items() if shape != [260, 300, 3]}
-    if statuses != [200, 200, 200] or bad:
-        raise VerifyError(f"the stripped bundle answered {statuses}, decoded {bad or 'all'}")
+    responses = answer["invoke"]["responses"]
+    failed = [r for r in responses if r["statusCode"] != 200]
+    if failed:
+        body = str(failed[0].get("body"))[:300]
+        raise VerifyError(f"the stripped bundle answered {failed[0]['statusCode']}: {body}")
+    bad = {fmt: shape for fmt, shape in answer["decoded"].items() if shape != [260, 300, 3]}
+    if bad:
+        raise VerifyError(f"the stripped bundle's Pillow failed to decode {bad}")
 
 
 def _pyc(task: Path, source: Path, python: str) -> Path:

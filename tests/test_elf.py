@@ -65,3 +65,19 @@ def test_highest_compares_versions_numerically(runtime: Path) -> None:
 def test_rejects_what_is_not_elf(data: bytes) -> None:
     with pytest.raises(ElfError):
         read_elf(data)
+
+
+def test_reads_the_cpu_every_runtime_library_was_built_for(runtime: Path) -> None:
+    machines = {info.machine for _, info in elf_files_in_tree(runtime)}
+    assert machines == {deploy_target().machine}
+    arm = deploy_target("arm64").ensure_packages()
+    assert {info.machine for _, info in elf_files_in_tree(arm)} == {"aarch64"}
+
+
+@pytest.mark.parametrize(
+    ("code", "name"), [(0x3E, "x86_64"), (0xB7, "aarch64"), (0x1234, "e_machine 0x1234")]
+)
+def test_machine_comes_from_the_header(code: int, name: str) -> None:
+    data = bytearray(Path(sys.executable).resolve().read_bytes())
+    struct.pack_into("<H", data, 0x12, code)
+    assert read_elf(bytes(data)).machine == name
