@@ -22,27 +22,62 @@ cors = CORSConfig(allow_origin="*", allow_headers=["Content-Type", "X-Api-Key"],
 # environment variables before importing this file), then API Gateway wants x-api-key on /classify.
 API_KEY_REQUIRED = os.environ.get("SKYCLASS_API_KEY_REQUIRED", "").lower() in ("1", "true", "yes")
 
+# Every method a route does not serve is declared too, so that it reaches the app (API Gateway
+# answers undeclared ones itself, with 403 "Missing Authentication Token") and gets a 405 in our
+# {error, message} shape with CORS headers. OPTIONS stays chalice's CORS preflight.
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+_PAGE, _CLASSIFY = ("GET", "HEAD"), ("POST",)
+# "*/*": chalice would answer other types with its own 415 body; the handlers answer in ours.
+_ANY = ["*/*"]
 
-@app.route("/", methods=["GET"], cors=cors)
+
+def _others(allowed: tuple[str, ...]) -> list[str]:
+    return [method for method in _METHODS if method not in allowed]
+
+
+@app.route("/", methods=list(_PAGE), cors=cors)
 def index() -> Response:
-    return handlers.index()
+    return handlers.index(app.current_request)
 
 
-@app.route("/health", methods=["GET"], cors=cors)
+@app.route("/health", methods=list(_PAGE), cors=cors)
 def health() -> Response:
-    return handlers.health()
+    return handlers.health(app.current_request)
 
 
-# "*/*": chalice would answer other types with its own 415 body; uploads.py answers in ours.
 @app.route(
     "/classify",
-    methods=["POST"],
-    content_types=["*/*"],
+    methods=list(_CLASSIFY),
+    content_types=_ANY,
     cors=cors,
     api_key_required=API_KEY_REQUIRED,
 )
 def classify() -> Response:
-    request = app.current_request
-    return handlers.classify(
-        request.headers.get("content-type"), request.raw_body, request.query_params
-    )
+    return handlers.classify(app.current_request)
+
+
+_index_405 = handlers.method_not_allowed("/", _PAGE)
+_health_405 = handlers.method_not_allowed("/health", _PAGE)
+_classify_405 = handlers.method_not_allowed("/classify", _CLASSIFY)
+
+
+@app.route("/", methods=_others(_PAGE), content_types=_ANY, cors=cors)
+def index_other_methods() -> Response:
+    return _index_405(app.current_request)
+
+
+@app.route("/health", methods=_others(_PAGE), content_types=_ANY, cors=cors)
+def health_other_methods() -> Response:
+    return _health_405(app.current_request)
+
+
+@app.route("/classify", methods=_others(_CLASSIFY), content_types=_ANY, cors=cors)
+def classify_other_methods() -> Response:
+    return _classify_405(app.current_request)
+
+
+# Any other one-segment path (/predict, /favicon.ico): 404 in our shape. Deeper paths never reach
+# the app: API Gateway and chalice local answer them with 403 "Missing Authentication Token".
+@app.route("/{path}", methods=list(_METHODS), content_types=_ANY, cors=cors)
+def unknown_path(path: str) -> Response:
+    return handlers.not_found(app.current_request)

@@ -4,6 +4,7 @@ response must pass, memory readings and the env-var counts CI lowers.
 (No tests here; the file name keeps it beside the robustness tests it serves.)
 """
 
+import ast
 import base64
 import functools
 import json
@@ -13,7 +14,7 @@ import struct
 import sys
 import time
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,9 +31,11 @@ from tests.bundle_support import json_body
 MAX_SECONDS = 2.0
 
 # Strings that only appear in a body when internals leak: a traceback, a source file, a path on
-# this machine. A client may send any of them itself (a field named "x.py" is echoed in its key),
-# so a marker only counts as a leak when the request did not contain it.
+# this machine. A client may send any of them itself (a Content-Type ".PY" is quoted back as
+# '.py'), so echoes are told apart from leaks: see :func:`leaks`.
 _LEAK_MARKERS = ("Traceback", 'File "', ".py", str(ROOT), sys.prefix, "site-packages", "/work")
+# How messages quote a client's value (chalicelib.http.shown): a Python repr, maybe cut with "…".
+_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
 _RESULT_KEYS = {"label", "confidence", "probabilities", "top", "model", "timing_ms"}
 
 
@@ -43,33 +46,45 @@ def served_model(exported_model: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return exported_model
 
 
-_shared: dict[str, Path] = {}
-
-
 @pytest.fixture(scope="session")
-def discriminating_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real exported MobileNetV2 whose answers differ from image to image.
+def pixel_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real ONNX model whose answer moves with every input pixel: softmax of one random linear
+    map of the whole 3x224x224 input, with the skyclass contract in its metadata.
 
-    The suite's ``exported_model`` is untrained: its probabilities come out the same to six
-    decimals for every picture, so a request answered with another request's result would go
-    unnoticed. This one has its head fitted on generated images (``tests.runfactory``).
-    Built once per session: each test module that imports the fixture gets its own copy of the
-    fixture definition, so the model is kept here.
+    Built with ``onnx.helper`` (no trainer, no torch): the untrained ``exported_model`` answers
+    the same for every picture, so it cannot show that two uploads were seen alike or not.
     """
-    if "discriminating" not in _shared:
-        from shared import DEFAULT_SPEC, ModelContract
-        from tests.runfactory import make_run
-        from trainer.checkpoint import model_from_checkpoint
-        from trainer.onnx_export import export_onnx
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
 
-        run = make_run(tmp_path_factory.mktemp("robust-run"))
-        payload = run.payload
-        info = {"model_version": "robust-1", "run_id": payload["run_id"]}
-        info["created"] = payload["created"]
-        contract = ModelContract(tuple(payload["labels"]), DEFAULT_SPEC, info)
-        model = model_from_checkpoint(payload)
-        _shared["discriminating"] = export_onnx(model, contract, run.run_dir / "model.onnx")
-    return _shared["discriminating"]
+    from shared import DEFAULT_LABELS, DEFAULT_SPEC, ModelContract
+
+    features = int(np.prod(DEFAULT_SPEC.input_shape))
+    # Scaled so the logits spread over a few units: confident enough to rank, never saturated.
+    weights = np.random.default_rng(0).normal(0, 0.004, (features, len(DEFAULT_LABELS)))
+    nodes = [
+        helper.make_node("Flatten", ["input"], ["flat"], axis=1),
+        helper.make_node("MatMul", ["flat", "weights"], ["logits"]),
+        helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "pixel-model",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, *DEFAULT_SPEC.input_shape])],
+        [
+            helper.make_tensor_value_info(
+                "probabilities", TensorProto.FLOAT, [1, len(DEFAULT_LABELS)]
+            )
+        ],
+        [numpy_helper.from_array(weights.astype(np.float32), "weights")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    info = {"model_version": "pixel-1", "run_id": "pixel", "created": "2026-01-01T00:00:00Z"}
+    helper.set_model_props(model, ModelContract(DEFAULT_LABELS, DEFAULT_SPEC, info).to_metadata())
+    path = tmp_path_factory.mktemp("pixel-model") / "model.onnx"
+    onnx.save(model, path)
+    return path
 
 
 def env_count(name: str, default: int) -> int:
@@ -85,6 +100,8 @@ class Reply:
     payload: Any  # the decoded JSON body
     text: str  # the body as sent, for leak checks
     seconds: float
+    # Every value the client sent besides the body (headers, query): what the answer may echo.
+    sent: tuple[str, ...] = ()
 
 
 def classify(
@@ -105,7 +122,10 @@ def classify(
     response = app(event, None)
     seconds = time.perf_counter() - started
     text = response["body"]
-    return Reply(response["statusCode"], response["headers"], json_body(response), text, seconds)
+    sent = (*all_headers.values(), *(query or {}).values())
+    return Reply(
+        response["statusCode"], response["headers"], json_body(response), text, seconds, sent
+    )
 
 
 def pack(form: str, data: bytes, content_type: str) -> tuple[bytes | str, str]:
@@ -138,10 +158,53 @@ def png_bomb(width: int = 30000, height: int = 30000) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + b"".join(_png_chunk(kind, body) for kind, body in chunks)
 
 
-def leaks(text: str, sent: bytes | str) -> list[str]:
-    """The leak markers in a response body that the request did not bring itself."""
-    echoed = sent.decode("utf-8", "replace") if isinstance(sent, bytes) else sent
-    return [m for m in _LEAK_MARKERS if m in text and m not in echoed]
+def leaks(text: str, sent: bytes | str | Sequence[bytes | str]) -> list[str]:
+    """The leak markers in a response body that are not the client's own values echoed.
+
+    A message quotes what the client sent (``Content-Type '.py' is not supported``): a quoted
+    segment that is part of something the client sent (case aside: media types are lowered; and
+    maybe cut short with "…") is an echo and is set aside. A marker anywhere else in a message or
+    value is a leak, whatever the client sent. Result keys (the client's file names) are echoes by
+    construction and not searched.
+    """
+    values = [sent] if isinstance(sent, bytes | str) else list(sent)
+    client = [(v.decode("utf-8", "replace") if isinstance(v, bytes) else v).lower() for v in values]
+    try:
+        payload = json.loads(text)
+    except ValueError:
+        payload = text
+    found = []
+    for string in _strings(payload):
+        rest = _QUOTED.sub(
+            lambda quoted: "''" if _echoed(quoted.group(), client) else quoted.group(), string
+        )
+        found += [marker for marker in _LEAK_MARKERS if marker.lower() in rest.lower()]
+    return sorted(set(found))
+
+
+def _echoed(quoted: str, client: list[str]) -> bool:
+    try:
+        value = ast.literal_eval(quoted)
+    except (ValueError, SyntaxError):
+        return False
+    core = str(value).removesuffix("…").lower()
+    return any(core in sent for sent in client)
+
+
+def _strings(payload: Any) -> Iterator[str]:
+    if isinstance(payload, str):
+        yield payload
+    elif isinstance(payload, list):
+        for item in payload:
+            yield from _strings(item)
+    elif isinstance(payload, dict):
+        for key, value in payload.items():
+            if key != "results" or not isinstance(value, dict):
+                yield key
+                yield from _strings(value)
+            else:
+                for result in value.values():
+                    yield from _strings(result)
 
 
 def check_reply(reply: Reply, sent: bytes | str) -> None:
@@ -152,11 +215,26 @@ def check_reply(reply: Reply, sent: bytes | str) -> None:
     assert reply.headers["Content-Type"].startswith("application/json")
     if reply.status == 200:
         results = reply.payload.get("results", {"single": reply.payload})
-        assert results and all(set(r) == _RESULT_KEYS for r in results.values()), reply.payload
+        entries = results.values() if isinstance(results, dict) else results
+        # A batch answers each file with a result or that file's own {error, message}.
+        assert entries and all(set(r) == _RESULT_KEYS or _is_error(r) for r in entries), (
+            reply.payload
+        )
+        if "results" in reply.payload:
+            failed = sum(1 for r in entries if _is_error(r))
+            assert reply.payload["failed"] == failed, reply.payload
+            assert reply.payload["classified"] + failed == reply.payload["count"] == len(entries)
     else:
         assert set(reply.payload) == {"error", "message"}, reply.payload
         assert all(isinstance(v, str) and v for v in reply.payload.values()), reply.payload
-    assert not leaks(reply.text, sent), (leaks(reply.text, sent), reply.text[:300])
+    echoed = (sent, *reply.sent)
+    assert not leaks(reply.text, echoed), (leaks(reply.text, echoed), reply.text[:300])
+
+
+def _is_error(result: Any) -> bool:
+    return set(result) == {"error", "message"} and all(
+        isinstance(v, str) and v for v in result.values()
+    )
 
 
 def stable(result: dict[str, Any]) -> dict[str, Any]:

@@ -63,7 +63,7 @@ def _bodies() -> st.SearchStrategy[bytes]:
 @given(
     content_type=st.sampled_from(CONTENT_TYPES),
     body=_bodies(),
-    query=st.sampled_from(["", "?top=1", "?top=x", "?top=-3", "?top=%00"]),
+    query=st.sampled_from(["", "?top=1", "?top=x", "?top=-3", "?top=%00", "?top=%EF%BC%92"]),
 )
 def test_no_client_input_causes_a_500(client: Client, content_type: str, body: bytes, query: str):
     response = client.http.post(
@@ -75,18 +75,27 @@ def test_no_client_input_causes_a_500(client: Client, content_type: str, body: b
         assert set(payload) == {"error", "message"}
 
 
-def test_unexpected_failures_become_a_bare_json_500():
-    @guarded
-    def broken():
+def test_unexpected_failures_become_a_bare_json_500(capsys: pytest.CaptureFixture[str]):
+    @guarded("/broken")
+    def broken(log, request):
         raise RuntimeError("secret internals at /var/task/chalicelib")
 
-    response = broken()
+    capsys.readouterr()
+    response = broken(None)
     assert response.status_code == 500
     body = json.loads(response.body)
     assert body == {
         "error": "internal_error",
         "message": "the server failed to handle this request",
     }
+    # The request log still gets its line, with the error code an alarm can count.
+    (line,) = [json.loads(text) for text in capsys.readouterr().out.splitlines()]
+    assert (line["status"], line["error"], line["ErrorCode"]) == (
+        500,
+        "internal_error",
+        "internal_error",
+    )
+    assert "secret" not in json.dumps(line)
 
 
 def test_route_content_types_pass_chalices_deploy_validation():

@@ -16,9 +16,11 @@ import pytest
 from tests.api_client import multipart_body
 from tests.imagegen import encode, synthetic_rgb
 from tests.robust_support import classify, env_count, report, stable
-from tests.robust_support import discriminating_model as discriminating_model
+from tests.robust_support import pixel_model as pixel_model
 from tests.robust_support import served_model as served_model
-from tests.runfactory import STYLES
+
+# tests.imagegen's kinds of content: distinct pictures, so distinct answers from pixel_model.
+STYLES = ("noise", "flat", "gradient", "mixed")
 
 THREADS = 8
 ROUNDS = env_count("SKYCLASS_THREAD_ROUNDS", 2)
@@ -53,13 +55,13 @@ def answer(request: Request) -> tuple[int, object]:
 
 
 def test_eight_threads_get_the_sequential_answers(
-    discriminating_model: Path,
+    pixel_model: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     request: pytest.FixtureRequest,
 ):
     # A model path no test has served yet: the threads also race to load the model.
-    fresh = shutil.copy(discriminating_model, tmp_path / "model.onnx")
+    fresh = shutil.copy(pixel_model, tmp_path / "model.onnx")
     monkeypatch.setenv("SKYCLASS_MODEL_PATH", str(fresh))
     named = requests()
     start = threading.Barrier(THREADS)

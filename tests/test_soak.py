@@ -1,7 +1,8 @@
 """Soak: thousands of mixed valid and invalid requests through the handler in one process.
 
-Zero 5xx, every valid image gets the very same result every time, and after a warm-up the
-process's resident memory grows by at most 5% (a leak of even a few kB per request would show).
+Zero 5xx, every valid image gets the very same result every time, every request writes its one
+JSON log line, and after a warm-up the process's resident memory grows by at most 5% (a leak of
+even a few kB per request would show).
 ``SKYCLASS_SOAK_REQUESTS`` sets the number of requests (2000 by default).
 """
 
@@ -30,7 +31,7 @@ from tests.robust_support import (
     rss_kib,
     stable,
 )
-from tests.robust_support import discriminating_model as discriminating_model
+from tests.robust_support import pixel_model as pixel_model
 
 pytestmark = pytest.mark.slow
 
@@ -99,7 +100,7 @@ def soak(count: int) -> dict[str, Any]:
     return {"statuses": statuses, "changed": changed, "slowest": slowest, "rss_kib": samples}
 
 
-def test_soak_mixed_requests(discriminating_model: Path, request: pytest.FixtureRequest):
+def test_soak_mixed_requests(pixel_model: Path, request: pytest.FixtureRequest):
     # Its own process, holding only what Lambda holds (no torch, no pytest plugins' memory), so
     # 5% of its RSS is a tight bound rather than 5% of a test runner's gigabyte.
     completed = subprocess.run(
@@ -108,14 +109,21 @@ def test_soak_mixed_requests(discriminating_model: Path, request: pytest.Fixture
         env={
             **os.environ,
             "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "classify_api")]),
-            "SKYCLASS_MODEL_PATH": str(discriminating_model),
+            "SKYCLASS_MODEL_PATH": str(pixel_model),
         },
         capture_output=True,
         text=True,
         timeout=3600,
     )
     assert completed.returncode == 0, completed.stderr[-4000:]
-    result = json.loads(completed.stdout)
+    # stdout: the handler's request log, one JSON line per request, then the soak's figures.
+    *log_lines, last = [line for line in completed.stdout.splitlines() if line.strip()]
+    result = json.loads(last)
+    logged = [json.loads(line) for line in log_lines]
+    assert len(logged) == REQUESTS and all("_aws" in line for line in logged)
+    assert Counter(line["status"] for line in logged) == Counter(
+        {int(status): n for status, n in result["statuses"].items()}
+    )
     statuses = {int(status): n for status, n in result["statuses"].items()}
     rss = result["rss_kib"]
     growth = (rss[-1] - rss[0]) / rss[0]
@@ -133,4 +141,5 @@ def test_soak_mixed_requests(discriminating_model: Path, request: pytest.Fixture
 
 
 if __name__ == "__main__":
-    json.dump(soak(int(sys.argv[1])), sys.stdout)
+    figures = soak(int(sys.argv[1]))
+    sys.stdout.write("\n" + json.dumps(figures) + "\n")

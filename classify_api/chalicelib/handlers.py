@@ -1,4 +1,4 @@
-"""What each route does, as plain functions of the request's parts (app.py only wires them).
+"""What each route does, as functions of chalice's request (app.py only wires them).
 
 numpy, Pillow and onnxruntime are imported through the predictor on the first request, never when
 app.py is imported: chalice imports it to package the app, on a machine that may not be able to
@@ -6,65 +6,146 @@ load the bundle's compiled libraries (another CPU architecture) and where they a
 """
 
 import platform
+import re
 import time
 from collections.abc import Mapping
 from typing import Any
 
+from chalice.app import Request
+
 from chalicelib import uploads
 from chalicelib.http import (
     ApiError,
+    RequestLog,
     Response,
     bad_request,
     guarded,
     html_response,
     json_response,
-    too_large,
+    shown,
 )
 from chalicelib.model_store import get_predictor
 from chalicelib.page import page_html
-from chalicelib.uploads import read_uploads
+from chalicelib.uploads import Upload, read_uploads
+
+# What a decode failure answers: unreadable bytes 400, too many pixels 413, HEIC/AVIF 415.
+_DECODE_STATUS = {"invalid_image": 400, "image_too_large": 413, "unsupported_image": 415}
+_TOP = re.compile(r"[0-9]{1,6}")  # ASCII digits only: int() would also take "２" or " 2_0"
+ROUTES = "GET / (the upload page), GET /health, POST /classify"
 
 
-@guarded
-def classify(content_type: str | None, body: bytes, query: Mapping[str, str] | None) -> Response:
-    """POST /classify: one result, or ``{"results": {key: result}}`` for several files."""
-    from shared.decode import DecodeError, ImageTooLargeError  # loaded with the predictor
-
-    top = _top_param(query)
-    batch = read_uploads(content_type, body)
-    predictor = get_predictor()
-    results: dict[str, Any] = {}
-    started = time.monotonic()
-    for upload in batch.items:
-        if results and time.monotonic() - started > uploads.BATCH_SECONDS:
-            raise too_large(
-                "batch_too_large",
-                f"stopped after {len(results)} of {len(batch.items)} files: the request took "
-                f"over {uploads.BATCH_SECONDS:.0f} s; send fewer or smaller images per request",
-            )
-        try:
-            results[upload.key] = predictor.predict(upload.data, top=top)
-        except DecodeError as exc:
-            # 413 for too many pixels, 400 for anything unreadable.
-            status = 413 if isinstance(exc, ImageTooLargeError) else 400
-            where = f"part {upload.key!r}: " if batch.batch else ""
-            raise ApiError(status, exc.code, f"{where}{exc.message}") from None
+@guarded("/classify")
+def classify(log: RequestLog, request: Request) -> Response:
+    """POST /classify: one result; or, for a batch, ``{"count", "classified", "failed",
+    "results"}`` with one result or ``{error, message}`` per file (status 200 whenever the batch
+    itself could be read)."""
+    body = request.raw_body or b""
+    log.set(bytes=len(body))
+    _refuse_unread_chunked_body(request.headers, body)
+    query_top = _top((request.query_params or {}).get("top"), "in the query string")
+    with log.phase("read"):
+        batch = read_uploads(request.headers.get("content-type"), body)
+    top = query_top if query_top is not None else _top(batch.top, "in the body")
+    log.set(files=len(batch.items), top=top)
+    with log.phase("model"):
+        predictor = get_predictor()
+    log.set(model_version=predictor.model_info["version"])
     if not batch.batch:
-        return json_response(next(iter(results.values())))
-    return json_response({"count": len(results), "results": results})
+        result = _answer(predictor, batch.items[0], top)
+        if "error" in result:
+            raise ApiError(result.pop("status"), result["error"], result["message"])
+        log.result(result)
+        return json_response(result)
+    results = _answer_batch(log, predictor, batch.items, top)
+    failed = sum(1 for result in results.values() if "error" in result)
+    return json_response(
+        {
+            "count": len(results),
+            "classified": len(results) - failed,
+            "failed": failed,
+            "results": list(results.values()) if batch.as_list else results,
+        }
+    )
 
 
-@guarded
-def health() -> Response:
+def _answer_batch(
+    log: RequestLog, predictor: Any, items: list[Upload], top: int | None
+) -> dict[str, dict[str, Any]]:
+    results: dict[str, dict[str, Any]] = {}
+    started = time.monotonic()
+    for index, item in enumerate(items):
+        if index and time.monotonic() - started > uploads.BATCH_SECONDS:
+            result: dict[str, Any] = {
+                "error": "batch_too_large",
+                "message": f"not classified: the request had run for over "
+                f"{uploads.BATCH_SECONDS:.0f} s before this file ({index} of {len(items)} done); "
+                "send it again in a smaller batch",
+            }
+        else:
+            result = _answer(predictor, item, top)
+        if "error" in result:
+            result.pop("status", None)
+            log.file_error(result["error"])
+        else:
+            log.result(result)
+        results[item.key] = result
+    return results
+
+
+def _answer(predictor: Any, item: Upload, top: int | None) -> dict[str, Any]:
+    """A classification, or ``{"error", "message", "status"}`` for an image that has none."""
+    from shared.decode import DecodeError  # loaded with the predictor
+
+    if item.error is not None:
+        return {**item.error.to_body(), "status": item.error.status}
+    try:
+        return predictor.predict(item.data, top=top)
+    except DecodeError as exc:
+        return {"error": exc.code, "message": exc.message, "status": _DECODE_STATUS[exc.code]}
+
+
+def _top(raw: object, where: str) -> int | None:
+    """``top`` as sent (query string, multipart field or JSON), checked strictly."""
+    if raw is None or raw == "":
+        return None
+    text = str(raw) if isinstance(raw, int) and not isinstance(raw, bool) else raw
+    if not isinstance(text, str) or not _TOP.fullmatch(text) or int(text) < 1:
+        raise bad_request(
+            "invalid_parameter",
+            f"top {where} must be a whole number from 1 up, written with the digits 0-9 "
+            f"(like top=2), got {shown(raw)}",
+        )
+    return int(text)  # larger than the label count simply means every label
+
+
+def _refuse_unread_chunked_body(headers: Mapping[str, str], body: bytes) -> None:
+    """411 for a chunked upload that arrived empty: `chalice local` reads a body only by its
+    Content-Length and leaves chunked ones unread (API Gateway de-chunks them itself)."""
+    if body or "chunked" not in headers.get("transfer-encoding", "").lower():
+        return
+    raise ApiError(
+        411,
+        "length_required",
+        "the body was sent in chunks (Transfer-Encoding: chunked) and this server read none of "
+        "it: send it with a Content-Length header, e.g. curl --data-binary @photo.jpg or "
+        "curl -F file=@photo.jpg (not curl -T - or a streamed body)",
+        # The unread chunks are still on the connection: it must not carry another request.
+        headers={"Connection": "close"},
+    )
+
+
+@guarded("/health")
+def health(log: RequestLog, request: Request) -> Response:
     """GET /health: loads the model if needed, so it doubles as a warm-up call."""
     predictor = get_predictor()
     # Already imported by the predictor; only their versions are read here.
     import numpy
     import onnxruntime
 
-    from shared.decode import MAX_PIXELS
+    from shared.decode import ALLOWED_FORMATS, MAX_PIXELS
 
     info = predictor.contract.info
+    log.set(model_version=predictor.model_info["version"])
     return json_response(
         {
             "status": "ok",
@@ -78,6 +159,7 @@ def health() -> Response:
                 "max_pixels": MAX_PIXELS,
             },
             "accepts": list(uploads.SUPPORTED),
+            "formats": list(ALLOWED_FORMATS),
             "runtime": {
                 "python": platform.python_version(),
                 "onnxruntime": onnxruntime.__version__,
@@ -87,20 +169,29 @@ def health() -> Response:
     )
 
 
-@guarded
-def index() -> Response:
+@guarded("/")
+def index(log: RequestLog, request: Request) -> Response:
     """GET /: the upload page."""
     return html_response(page_html())
 
 
-def _top_param(query: Mapping[str, str] | None) -> int | None:
-    raw = (query or {}).get("top")
-    if raw is None or raw == "":
-        return None
-    try:
-        top = int(raw)
-    except ValueError:
-        top = 0
-    if top < 1:
-        raise bad_request("invalid_parameter", f"top must be a positive integer, got {raw!r}")
-    return top  # larger than the label count simply means every label
+def method_not_allowed(route: str, allowed: tuple[str, ...]) -> Any:
+    """The view for a route's other methods: 405 in our shape, with ``Allow``."""
+
+    @guarded(route)
+    def view(log: RequestLog, request: Request) -> Response:
+        raise ApiError(
+            405,
+            "method_not_allowed",
+            f"{request.method} is not allowed on {route}; use {' or '.join(allowed)} "
+            f"(this API has {ROUTES})",
+            headers={"Allow": ", ".join(allowed)},
+        )
+
+    return view
+
+
+@guarded("(unknown)")
+def not_found(log: RequestLog, request: Request) -> Response:
+    """Any other one-segment path (deeper ones are answered by API Gateway / chalice local)."""
+    raise ApiError(404, "not_found", f"there is nothing at this path; this API has {ROUTES}")

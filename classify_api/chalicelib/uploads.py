@@ -2,19 +2,25 @@
 
 Three packings are accepted: a raw image body (``image/*`` or ``application/octet-stream``),
 ``multipart/form-data`` with one or more file parts, and ``application/json`` with a base64
-``"image"``. The Content-Type only says how the body is packed; the image format itself is sniffed
-from the bytes by ``shared.decode``. Multipart is parsed here (Python 3.13 dropped ``cgi``), strictly.
+``"image"`` or a batch of them in ``"images"``. The Content-Type only says how the body is packed;
+the image format itself is sniffed from the bytes by ``shared.decode``. Multipart is parsed here
+(Python 3.13 dropped ``cgi``), strictly, except that bare-LF line breaks are read as CRLF.
+
+In a batch, an entry that cannot be used (not base64, a URL) does not fail the request: it becomes
+that entry's error, beside the other entries' answers.
 """
 
 import base64
 import binascii
 import json
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from email.message import Message
 from email.parser import HeaderParser
 from email.utils import collapse_rfc2231_value
 
-from chalicelib.http import ApiError, bad_request, too_large
+from chalicelib.http import ApiError, bad_request, shown, too_large
 
 # -- limits -----------------------------------------------------------------------------------
 # API Gateway hands Lambda binary bodies base64-encoded (4/3 growth) inside a JSON event, and a
@@ -25,22 +31,33 @@ from chalicelib.http import ApiError, bad_request, too_large
 # matches the deployed one.
 MAX_BODY_BYTES = 4_500_000
 
-# Files per multipart request: each costs one decode + inference (~50 ms on one vCPU for a photo),
-# so 16 stays far inside API Gateway's 29 s cut-off even for the largest allowed images.
+# Files per request (multipart parts or JSON "images" entries): each costs one decode + inference
+# (~50 ms on one vCPU for a photo), so 16 stays far inside API Gateway's 29 s cut-off even for the
+# largest allowed images.
 MAX_FILES = 16
 
 # Parts of any kind (text fields included) a multipart body may hold before it is refused.
 MAX_PARTS = 64
 
-# A multipart batch stops before its next file once this much time has passed. The costliest
-# legal image (a 50 MP PNG of a few hundred kB) takes 1-4 s to decode, so 16 of them could run
-# past API Gateway's 29 s cut-off; with this budget a request ends within ~15 s + one image, inside
-# the 28 s Lambda timeout, with a clear 413 instead of a gateway timeout.
+# A batch stops before its next file once this much time has passed; the files left get an error
+# entry each. The costliest legal image (a 50 MP PNG of a few hundred kB) takes 1-4 s to decode,
+# so 16 of them could run past API Gateway's 29 s cut-off; with this budget a request ends within
+# ~15 s + one image, inside the 28 s Lambda timeout, with every finished answer kept.
 BATCH_SECONDS = 15.0
 
 # -- media types ------------------------------------------------------------------------------
 # Which request content types /classify accepts, and how a Content-Type header is read.
-IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp", "image/gif", "image/bmp", "image/tiff")
+# The formats shared.decode reads (its ALLOWED_FORMATS), with their media types and the file
+# extensions the upload page's picker offers. Kept here, not imported: shared.decode loads Pillow.
+FORMATS = (
+    ("JPEG", "image/jpeg", (".jpg", ".jpeg", ".jpe", ".jfif")),
+    ("PNG", "image/png", (".png",)),
+    ("WebP", "image/webp", (".webp",)),
+    ("GIF", "image/gif", (".gif",)),
+    ("BMP", "image/bmp", (".bmp",)),
+    ("TIFF", "image/tiff", (".tif", ".tiff")),
+)
+IMAGE_TYPES = tuple(media_type for _, media_type, _ in FORMATS)
 OCTET_STREAM = "application/octet-stream"
 MULTIPART = "multipart/form-data"
 JSON = "application/json"
@@ -50,6 +67,19 @@ IMAGE_ALIASES = ("image/jpg", "image/pjpeg", "image/x-ms-bmp", "image/x-bmp")
 
 RAW_TYPES = IMAGE_TYPES + IMAGE_ALIASES + (OCTET_STREAM,)
 SUPPORTED = (*IMAGE_TYPES, OCTET_STREAM, MULTIPART, JSON)
+
+# Real image formats that are not decoded (docs/api.md, "Formats"): refused with what to do.
+CONVERT_TYPES = {
+    "image/heic": "HEIC",
+    "image/heif": "HEIF",
+    "image/heic-sequence": "HEIC",
+    "image/heif-sequence": "HEIF",
+    "image/avif": "AVIF",
+}
+CONVERT_HINT = (
+    "convert it to JPEG and send it again (on an iPhone, Settings > Camera > Formats > Most "
+    "Compatible makes the camera save JPEG)"
+)
 
 # API Gateway accepts at most 25 binary media types.
 _MAX_BINARY_TYPES = 25
@@ -93,6 +123,7 @@ def supported_list() -> str:
 # ``email`` header parser, which handles quoting and RFC 2231 ``filename*=``. File names are data,
 # never paths: they are only ever used as keys in the JSON response.
 _CRLF = b"\r\n"
+_LF = b"\n"
 _MAX_BOUNDARY = 70  # RFC 2046: 1 to 70 characters
 _MAX_HEADER_BYTES = 16 * 1024
 _MAX_FILENAME_CHARS = 255
@@ -122,36 +153,57 @@ class Part:
 
 
 def parse_multipart(body: bytes, boundary: str | None, *, max_parts: int = 64) -> list[Part]:
-    """Split ``body`` into its parts, in order. The preamble and epilogue are ignored."""
+    """Split ``body`` into its parts, in order. The preamble and epilogue are ignored.
+
+    Line breaks are CRLF, as RFC 2046 requires; a body whose first boundary line ends in a bare
+    LF (hand-written bodies, some scripts) is read with LF line breaks throughout.
+    """
     delimiter = _delimiter(boundary)
+    newline = _newline(body, delimiter)
     if body.startswith(delimiter):
         pos = 0
     else:
-        # Delimiters only count at the very start or right after a CRLF (RFC 2046).
-        pos = body.find(_CRLF + delimiter)
+        # Delimiters only count at the very start or right after a line break (RFC 2046).
+        pos = body.find(newline + delimiter)
         if pos < 0:
             raise MultipartError("the multipart body does not contain its boundary")
-        pos += len(_CRLF)
+        pos += len(newline)
     parts: list[Part] = []
     while True:
         pos += len(delimiter)
         if body[pos : pos + 2] == b"--":
             return parts  # the close delimiter
-        line_end = body.find(_CRLF, pos)
+        line_end = body.find(newline, pos)
         if line_end < 0:
-            raise MultipartError("the multipart body is truncated (it ends inside a boundary line)")
+            raise MultipartError(
+                "the multipart body is truncated (it ends inside a boundary line); "
+                "send the whole body"
+            )
         if body[pos:line_end].strip(b" \t"):
             raise MultipartError("a multipart boundary line has unexpected characters after it")
-        start = line_end + len(_CRLF)
-        end = body.find(_CRLF + delimiter, start)
+        start = line_end + len(newline)
+        end = body.find(newline + delimiter, start)
         if end < 0:
             raise MultipartError(
-                "the multipart body is truncated (its closing boundary is missing)"
+                "the multipart body is truncated (its closing boundary is missing); "
+                "send the whole body"
             )
         if len(parts) >= max_parts:
             raise MultipartError(f"the multipart body has more than {max_parts} parts")
-        parts.append(_parse_part(body[start:end], index=len(parts) + 1))
-        pos = end + len(_CRLF)
+        parts.append(_parse_part(body[start:end], len(parts) + 1, newline))
+        pos = end + len(newline)
+
+
+def _newline(body: bytes, delimiter: bytes) -> bytes:
+    """CRLF, or LF when the first delimiter line ends with a bare LF."""
+    at = 0 if body.startswith(delimiter) else body.find(delimiter)
+    if at < 0:
+        return _CRLF
+    line = body[at + len(delimiter) : at + len(delimiter) + 256]
+    if line.startswith(b"--"):
+        return _CRLF
+    stripped = line.lstrip(b" \t")
+    return _LF if stripped.startswith(_LF) else _CRLF
 
 
 def _delimiter(boundary: str | None) -> bytes:
@@ -168,10 +220,10 @@ def _delimiter(boundary: str | None) -> bytes:
         raise MultipartError("the multipart boundary must be ASCII") from None
 
 
-def _parse_part(chunk: bytes, index: int) -> Part:
-    if chunk.startswith(_CRLF):  # a part without headers
-        return Part(name=None, filename=None, content_type=None, data=chunk[len(_CRLF) :])
-    head_end = chunk.find(_CRLF + _CRLF)
+def _parse_part(chunk: bytes, index: int, newline: bytes) -> Part:
+    if chunk.startswith(newline):  # a part without headers
+        return Part(name=None, filename=None, content_type=None, data=chunk[len(newline) :])
+    head_end = chunk.find(newline + newline)
     if head_end < 0 or head_end > _MAX_HEADER_BYTES:
         raise MultipartError(f"multipart part {index} has no complete header block")
     # Browsers send UTF-8 file names as raw bytes in the quoted string.
@@ -182,7 +234,7 @@ def _parse_part(chunk: bytes, index: int) -> Part:
         name=name,
         filename=_filename(headers),
         content_type=content_type.split(";", 1)[0].strip().lower() if content_type else None,
-        data=chunk[head_end + 2 * len(_CRLF) :],
+        data=chunk[head_end + 2 * len(newline) :],
     )
 
 
@@ -198,9 +250,11 @@ def _filename(headers: Message) -> str | None:
     raw = headers.get_filename()
     if raw is None:
         return None
-    base = raw.replace("\\", "/").rsplit("/", 1)[-1]
-    printable = "".join(ch for ch in base if ch.isprintable())
-    return printable[:_MAX_FILENAME_CHARS]
+    return _printable(raw.replace("\\", "/").rsplit("/", 1)[-1])
+
+
+def _printable(text: str) -> str:
+    return "".join(ch for ch in text if ch.isprintable())[:_MAX_FILENAME_CHARS]
 
 
 # -- bodies -----------------------------------------------------------------------------------
@@ -209,46 +263,86 @@ _UNSUPPORTED_HINT = (
     "(curl --data-binary @photo.jpg -H 'Content-Type: image/jpeg'), as multipart/form-data "
     '(curl -F file=@photo.jpg), or as JSON {"image": "<base64>"}'
 )
+_NOT_FETCHED = (
+    "URLs are not fetched: download the image and send its bytes "
+    "(curl --data-binary @photo.jpg -H 'Content-Type: image/jpeg', or base64 in JSON)"
+)
 
+_URL = re.compile(r"(?i)^\s*(?:(?:https?|ftp|s3|gs|file)://|file:|www\.)")
 _URLSAFE = str.maketrans("-_", "+/")
+_BASE64 = re.compile(r"[A-Za-z0-9+/]*")
+_BASE64_BAD_CHAR = re.compile(r"[^A-Za-z0-9+/]")
 
 
 @dataclass(frozen=True)
 class Upload:
-    key: str  # how the result is labelled in a multi-file response
-    data: bytes
+    """One image of a request: its key in a batch answer, and its bytes or why it has none."""
+
+    key: str
+    data: bytes = b""
+    error: ApiError | None = None
 
 
 @dataclass(frozen=True)
 class Uploads:
     items: list[Upload]
-    # True for multipart bodies with two or more files: the response is keyed per file.
-    batch: bool
+    # True for multipart bodies with two or more files and JSON "images": answered per file.
+    batch: bool = False
+    # JSON "images" as an array: the answer's "results" is an array in the same order.
+    as_list: bool = False
+    # The body's own "top" (a multipart field or JSON key), as sent; the query string wins.
+    top: object = None
 
 
 def read_uploads(content_type: str | None, body: bytes) -> Uploads:
     """Validate the body's size and packing and return its images (still encoded)."""
     media_type, header = parse_content_type(content_type)
-    if media_type not in (*RAW_TYPES, MULTIPART, JSON):
-        shown = f"Content-Type {media_type!r}" if media_type else "a missing Content-Type"
+    if media_type in CONVERT_TYPES:
         raise ApiError(
             415,
             "unsupported_media_type",
-            f"{shown} is not supported; use one of {supported_list()}: {_UNSUPPORTED_HINT}",
+            f"{CONVERT_TYPES[media_type]} images are not supported (this service reads JPEG, "
+            f"PNG, WebP, GIF, BMP and TIFF): {CONVERT_HINT}",
+        )
+    if media_type not in (*RAW_TYPES, MULTIPART, JSON):
+        shown_type = f"Content-Type {shown(media_type)}" if media_type else "a missing Content-Type"
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"{shown_type} is not supported; use one of {supported_list()}: {_UNSUPPORTED_HINT}",
         )
     if len(body) > MAX_BODY_BYTES:
-        raise too_large(
-            "payload_too_large",
-            f"the request body is {len(body):,} bytes; the limit is {MAX_BODY_BYTES:,} "
-            "bytes (Lambda's 6 MB event cap after API Gateway's base64 encoding)",
-        )
+        raise too_large("payload_too_large", _too_large_message(len(body), media_type == JSON))
     if not body:
         raise bad_request("empty_body", f"the request body is empty: {_UNSUPPORTED_HINT}")
     if media_type == MULTIPART:
         return _from_multipart(body, header.get_param("boundary"))
     if media_type == JSON:
-        return Uploads([Upload("image", _from_json(body))], batch=False)
-    return Uploads([Upload("body", body)], batch=False)
+        return _from_json(body)
+    if _looks_like_url(body[:2048]):
+        return Uploads([Upload("body", error=bad_request("invalid_image", _url_message("body")))])
+    return Uploads([Upload("body", body)])
+
+
+def _too_large_message(size: int, as_json: bool) -> str:
+    message = (
+        f"the request body is {size:,} bytes; the limit is {MAX_BODY_BYTES:,} bytes: resize or "
+        "compress the image (a JPEG of 4000x3000 pixels at quality 85 is 2-4 MB) and send it again"
+    )
+    if as_json:
+        message += (
+            "; base64 in JSON adds a third, so a raw or multipart upload carries larger images"
+        )
+    return message
+
+
+def _looks_like_url(data: bytes | str) -> bool:
+    text = data.decode("latin-1") if isinstance(data, bytes) else data
+    return bool(_URL.match(text))
+
+
+def _url_message(where: str) -> str:
+    return f"the {where} is a URL, not an image: {_NOT_FETCHED}"
 
 
 def _from_multipart(body: bytes, boundary: object) -> Uploads:
@@ -260,55 +354,139 @@ def _from_multipart(body: bytes, boundary: object) -> Uploads:
         raise bad_request("invalid_multipart", exc.message) from None
     # Browsers send an empty, nameless file part for a file input left empty: not an upload.
     files = [p for p in parts if p.is_file and (p.data or p.filename)]
+    fields = [p for p in parts if not p.is_file]
     if not files:
+        hint = ""
+        if any(_looks_like_url(p.data[:2048]) for p in fields):
+            hint = f"; {_NOT_FETCHED}"
         raise bad_request(
             "no_file",
             "the multipart body has no file part; attach the image as a file field "
-            "(curl -F file=@photo.jpg)",
+            f"(curl -F file=@photo.jpg){hint}",
         )
     if len(files) > MAX_FILES:
         raise too_large(
             "too_many_files",
-            f"the request has {len(files)} files; at most {MAX_FILES} per request",
+            f"the request has {len(files)} files; at most {MAX_FILES} per request: "
+            "send the rest in another request",
         )
-    keys = _unique_keys(files)
-    return Uploads([Upload(k, p.data) for k, p in zip(keys, files, strict=True)], len(files) > 1)
+    tops = [p.data.decode("utf-8", "replace") for p in fields if p.name == "top"]
+    keys = _unique_keys(
+        "/".join(x for x in (p.name, p.filename) if x) or f"part{i}"
+        for i, p in enumerate(files, start=1)
+    )
+    uploads = [Upload(key, part.data) for key, part in zip(keys, files, strict=True)]
+    return Uploads(uploads, batch=len(files) > 1, top=tops[0] if tops else None)
 
 
-def _unique_keys(files: list[Part]) -> list[str]:
-    """``field/filename`` (or whichever is present), with ``#2``, ``#3`` ... for repeats."""
+def _unique_keys(bases: Iterable[str]) -> list[str]:
+    """The keys as given, with ``#2``, ``#3`` ... for repeats."""
     keys: list[str] = []
     seen: dict[str, int] = {}
-    for index, part in enumerate(files, start=1):
-        base = "/".join(x for x in (part.name, part.filename) if x) or f"part{index}"
+    for base in bases:
         seen[base] = seen.get(base, 0) + 1
         keys.append(base if seen[base] == 1 else f"{base}#{seen[base]}")
     return keys
 
 
-def _from_json(body: bytes) -> bytes:
+def _from_json(body: bytes) -> Uploads:
     try:
         document = json.loads(body)
     except (ValueError, UnicodeDecodeError):  # JSONDecodeError is a ValueError
-        raise bad_request("invalid_json", "the body is not valid JSON") from None
-    image = document.get("image") if isinstance(document, dict) else None
-    if not isinstance(image, str):
+        raise bad_request(
+            "invalid_json", 'the body is not valid JSON: send {"image": "<base64>"}'
+        ) from None
+    if not isinstance(document, dict) or ("image" not in document and "images" not in document):
+        raise bad_request("missing_image", _missing_image_message(document))
+    if "image" in document and "images" in document:
         raise bad_request(
             "missing_image",
-            'a JSON body must be an object with an "image" string holding the base64 image',
+            'send either "image" (one base64 image) or "images" (several), not both',
         )
-    text = image.strip()
-    if text.startswith("data:"):
+    top = document.get("top")
+    if "image" in document:
+        return Uploads(
+            [Upload("image", _base64_image(document["image"], '"image" field'))], top=top
+        )
+    return _json_batch(document["images"], top)
+
+
+def _missing_image_message(document: object) -> str:
+    message = (
+        'a JSON body must be an object with an "image" string holding the base64 image, '
+        'or "images": a list (or an object of names) of base64 images'
+    )
+    values = document.values() if isinstance(document, dict) else []
+    if any(isinstance(v, str) and _looks_like_url(v) for v in values):
+        message += f"; {_NOT_FETCHED}"
+    return message
+
+
+def _json_batch(images: object, top: object) -> Uploads:
+    if isinstance(images, list):
+        keys, values = [str(i) for i in range(len(images))], images
+    elif isinstance(images, dict):
+        keys = _unique_keys(_printable(name) or "image" for name in images)
+        values = list(images.values())
+    else:
+        raise bad_request(
+            "missing_image",
+            '"images" must be a list of base64 images, or an object of name: base64 image',
+        )
+    if not values:
+        raise bad_request("missing_image", '"images" is empty: add at least one base64 image')
+    if len(values) > MAX_FILES:
+        raise too_large(
+            "too_many_files",
+            f'"images" has {len(values)} entries; at most {MAX_FILES} per request: '
+            "send the rest in another request",
+        )
+    uploads = []
+    for key, value in zip(keys, values, strict=True):
+        try:
+            uploads.append(Upload(key, _base64_image(value, "entry")))
+        except ApiError as exc:
+            uploads.append(Upload(key, error=exc))
+    return Uploads(uploads, batch=True, as_list=isinstance(images, list), top=top)
+
+
+def _base64_image(value: object, where: str) -> bytes:
+    """The bytes of a base64 image: standard or URL-safe alphabet, padded or not, with or without
+    a ``data:`` URL prefix, whitespace (line wrapping) ignored."""
+    if not isinstance(value, str):
+        raise bad_request("missing_image", f"the {where} must be a string holding the base64 image")
+    text = value.strip()
+    if _looks_like_url(text):
+        raise bad_request("invalid_base64", _url_message(where))
+    if text[:5].lower() == "data:":
         # A data URL, as FileReader.readAsDataURL produces: keep what follows ";base64,".
         head, _, text = text.partition(",")
-        if not head.endswith(";base64"):
-            raise bad_request("invalid_base64", 'the "image" data URL is not base64-encoded')
-    # base64 tools wrap lines (whitespace carries no data); URL-safe base64 uses - and _.
-    compact = "".join(text.split()).translate(_URLSAFE)
+        if not head.lower().endswith(";base64"):
+            raise bad_request(
+                "invalid_base64",
+                f'the {where} is a data URL without ";base64,": '
+                "put the base64-encoded image after data:image/...;base64,",
+            )
+    # base64 tools wrap lines (whitespace carries no data); URL-safe base64 uses - and _, and
+    # many encoders (JavaScript, Go's RawStdEncoding) leave the = padding out.
+    compact = "".join(text.split()).translate(_URLSAFE).rstrip("=")
+    if not compact:
+        raise bad_request("empty_body", f"the {where} is empty")
+    if not _BASE64.fullmatch(compact):
+        bad = _BASE64_BAD_CHAR.search(compact)
+        char = bad.group() if bad else "?"
+        raise bad_request(
+            "invalid_base64",
+            f"the {where} is not base64: it contains {shown(char)}, which base64 never does "
+            "(encode the image file with base64, e.g. base64 -w0 photo.jpg)",
+        )
+    if len(compact) % 4 == 1:
+        raise bad_request(
+            "invalid_base64",
+            f"the {where} is not complete base64 ({len(compact):,} characters, one too many or "
+            "some missing): encode the whole image file again",
+        )
     try:
-        data = base64.b64decode(compact, validate=True)
-    except (binascii.Error, ValueError):
-        raise bad_request("invalid_base64", 'the "image" field is not valid base64') from None
-    if not data:
-        raise bad_request("empty_body", 'the "image" field is empty')
-    return data
+        return base64.b64decode(compact + "=" * (-len(compact) % 4), validate=True)
+    except (binascii.Error, ValueError):  # unreachable after the checks above; kept as a guard
+        raise bad_request("invalid_base64", f"the {where} is not valid base64") from None
