@@ -1,15 +1,15 @@
 """A tiny but real ``trainer.fit`` run folder, fabricated in seconds for export/API tests.
 
 ``make_run(tmp)`` writes generated images (one visual style per class, so a classifier can tell
-them apart), a ``split.json`` manifest, and ``best.pt``: a real MobileNetV2 (random backbone, no
-download) whose head is fitted on the backbone's features of these images so its predictions are
-confident and correct, which makes accuracy-based decisions (the INT8 gate) meaningful.
+them apart), a ``split.json`` manifest with train, val and test, and ``best.pt``: a real
+MobileNetV2 (random backbone, no download) whose linear head is fitted on the backbone's features
+of these images so its predictions are confident and correct, which makes the val-based decisions
+(temperature, the INT8 gate) meaningful.
 """
 
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -18,7 +18,8 @@ from shared import DEFAULT_LABELS, DEFAULT_SPEC
 from shared.decode import decode
 from shared.preprocess import preprocess
 from tests.imagegen import encode, synthetic_rgb
-from trainer.checkpoint import BEST, save_checkpoint
+from trainer.checkpoint import BEST, Checkpoint, RunInfo, save_checkpoint
+from trainer.config import TrainConfig
 from trainer.manifest import Item, Manifest
 from trainer.model import build_model
 
@@ -31,7 +32,7 @@ class FakeRun:
     run_dir: Path
     data_root: Path
     manifest: Manifest
-    payload: dict[str, Any]
+    checkpoint: Checkpoint
 
 
 def _images(data_root: Path, labels: tuple[str, ...], per_class: int) -> list[tuple[str, str]]:
@@ -53,21 +54,15 @@ def _fit_head(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, steps: i
     """Fit only the head on frozen backbone features (milliseconds: features computed once)."""
     model.eval()
     with torch.no_grad():
-        raw = model.features(x)
-        # A random backbone's features have arbitrary scale: train on standardised ones, then
-        # fold the standardisation into the first Linear so the model takes raw features.
-        mean, std = raw.mean(0), raw.std(0) + 1e-6
-        features = (raw - mean) / std
+        features = model.features(x)
+    # A random backbone's features have arbitrary scale: the head standardises them.
+    model.head[0].fit(features)
     optimizer = torch.optim.Adam(model.head.parameters(), lr=1e-2)
     for _ in range(steps):
         optimizer.zero_grad()
         loss = torch.nn.functional.cross_entropy(model.head(features), y)
         loss.backward()
         optimizer.step()
-    first = model.head[1]
-    with torch.no_grad():
-        first.bias -= first.weight @ (mean / std)
-        first.weight /= std[None, :]
 
 
 def make_run(
@@ -75,6 +70,7 @@ def make_run(
     *,
     labels: tuple[str, ...] = DEFAULT_LABELS,
     train_per_class: int = 3,
+    val_per_class: int = 2,
     test_per_class: int = 2,
     seed: int = 0,
 ) -> FakeRun:
@@ -82,18 +78,26 @@ def make_run(
     data_root = root / "data"
     run_dir = root / "run"
     run_dir.mkdir(parents=True, exist_ok=True)
-    files = _images(data_root, labels, train_per_class + test_per_class)
+    files = _images(data_root, labels, train_per_class + val_per_class + test_per_class)
     items = []
-    for rel, label in files:
+    for group, (rel, label) in enumerate(files):
         index = int(Path(rel).stem)
-        split = "train" if index < train_per_class else "test"
+        split = (
+            "train"
+            if index < train_per_class
+            else "val"
+            if index < train_per_class + val_per_class
+            else "test"
+        )
         digest = hashlib.sha256((data_root / rel).read_bytes()).hexdigest()
-        items.append(Item(rel, label, split, digest))
-    manifest = Manifest(str(data_root), labels, tuple(items), seed=seed, test_fraction=0.4)
+        items.append(Item(rel, label, split, digest, group))
+    manifest = Manifest(
+        str(data_root), labels, tuple(items), seed=seed, val_fraction=0.3, test_fraction=0.3
+    )
     manifest.save(run_dir)
 
     torch.manual_seed(seed)
-    model = build_model("mobilenet_v2", len(labels), weights="none", dropout=0.2)
+    model = build_model("mobilenet_v2", len(labels), weights="none", head="linear", dropout=0.2)
     x = torch.from_numpy(
         np.concatenate(
             [preprocess(decode((data_root / rel).read_bytes()), DEFAULT_SPEC) for rel, _ in files]
@@ -101,22 +105,23 @@ def make_run(
     )
     y = torch.tensor([labels.index(label) for _, label in files])
     _fit_head(model, x, y)
-    counts = {label: train_per_class for label in labels}
-    payload: dict[str, Any] = {
-        "arch": "mobilenet_v2",
-        "labels": list(labels),
-        "spec": DEFAULT_SPEC.to_dict(),
-        "dropout": 0.2,
-        "model_state": model.state_dict(),
-        "epoch": 1,
-        "metrics": {"test_accuracy": 100.0},
-        "best_metric": 100.0,
-        "class_counts": counts,
-        "split_manifest_sha256": manifest.sha256(),
-        "run_id": "fake-run",
-        "git_commit": "0" * 40,
-        "created": "2026-01-01T00:00:00+00:00",
-        "options": {"arch": "mobilenet_v2", "epochs": 1, "weights": "none"},
-    }
-    save_checkpoint(run_dir / BEST, payload)
-    return FakeRun(run_dir, data_root, manifest, payload)
+    val = [i for i, it in enumerate(items) if it.split == "val"]
+    with torch.no_grad():
+        val_logits = model.eval()(x[val]).numpy()
+    config = TrainConfig(data=str(data_root), weights="none", head="linear", epochs=1, seed=seed)
+    checkpoint = Checkpoint(
+        config=config,
+        info=RunInfo("fake-run", "2026-01-01T00:00:00Z", "0" * 40, "none"),
+        labels=labels,
+        split_sha256=manifest.sha256(),
+        class_counts=manifest.counts(),
+        epoch=1,
+        model_state=model.state_dict(),
+        best_epoch=1,
+        best_score=1.0,
+        weight_decay=1e-4,
+        val_logits=val_logits,
+        val_metrics={"loss": 0.1, "accuracy": 1.0, "balanced_accuracy": 1.0, "macro_f1": 1.0},
+    )
+    save_checkpoint(run_dir / BEST, checkpoint)
+    return FakeRun(run_dir, data_root, manifest, checkpoint)

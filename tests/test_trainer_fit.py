@@ -20,14 +20,8 @@ from shared.paths import REPO
 from trainer.checkpoint import BEST, LAST, load_checkpoint
 from trainer.fit import main
 from trainer.manifest import Manifest
-from trainer.reports import misclassified_name
 from trainer.synthetic import generate
 
-PAYLOAD_KEYS = {
-    "arch", "labels", "spec", "dropout", "model_state", "epoch", "metrics", "best_metric",
-    "optimizer_state", "scheduler_state", "rng_state", "options", "class_counts",
-    "split_manifest_sha256", "run_id", "git_commit", "created",
-}  # fmt: skip
 TINY = [
     "--weights", "none", "--arch", "mobilenet_v3_small", "--resize", "36", "--crop", "32",
     "--batch-size", "8", "--no-export", "--no-progress", "--threads", "1",
@@ -48,46 +42,45 @@ def run(*args: str) -> int:
 
 def test_tiny_run_writes_every_report_and_a_complete_checkpoint(data, tmp_path, capsys) -> None:
     run_dir = tmp_path / "run"
-    status = run(
-        str(data), "--run-dir", str(run_dir), "--epochs", "2", "--cache-features", "2", *TINY
-    )
+    status = run(str(data), "--run-dir", str(run_dir), "--epochs", "2", "--views", "2", *TINY)
     out = capsys.readouterr().out
     assert status == 0, out
     expected = {
-        BEST, LAST, "split.json", "options.json", "skipped.csv", "class_counts.png", "samples.png",
-        "metrics.csv", "metrics.json", "curves.png", "confusion_matrix.png", "per_class.csv",
-        "per_class.json", "report.md", "timing.json",
-        *(misclassified_name(label) for label in DEFAULT_LABELS),
+        BEST, LAST, "split.json", "config.json", "skipped.csv", "class_counts.png",
+        "samples.png", "history.csv", "history.json", "curves.png", "report.md", "timing.json",
     }  # fmt: skip
     assert expected <= {p.name for p in run_dir.iterdir()}
     assert not [p.name for p in run_dir.iterdir() if p.name.endswith(".tmp")]
     for png in run_dir.glob("*.png"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
-    payload = load_checkpoint(run_dir / BEST)
-    assert set(payload) >= PAYLOAD_KEYS
-    assert payload["labels"] == list(DEFAULT_LABELS)
-    assert payload["spec"]["crop"] == 32 and payload["arch"] == "mobilenet_v3_small"
-    metrics = payload["metrics"]
-    for key in ("test_accuracy", "test_loss", "train_accuracy", "train_loss"):
-        assert 0 <= metrics[key] < 100
-    assert set(metrics["per_class"]) == set(DEFAULT_LABELS)
-    assert {"precision", "recall", "f1"} <= set(metrics["per_class"]["Flying Birds"])
+    best = load_checkpoint(run_dir / BEST)
+    assert best.labels == DEFAULT_LABELS
+    assert best.config.crop == 32 and best.config.arch == "mobilenet_v3_small"
+    assert best.config.views == 2 and best.info.weights_used == "none"
+    assert 1 <= best.best_epoch <= 2 and best.weight_decay in best.config.weight_decays
+    assert set(best.val_metrics) == {"loss", "accuracy", "balanced_accuracy", "macro_f1"}
     manifest = Manifest.load(run_dir)
-    assert payload["split_manifest_sha256"] == manifest.sha256()
-    assert payload["class_counts"]["test"] == dict.fromkeys(DEFAULT_LABELS, 2)
-    assert load_checkpoint(run_dir / LAST)["epoch"] == 2
+    assert best.val_logits.shape == (len(manifest.split("val")), 4)
+    assert best.split_sha256 == manifest.sha256()
+    # 5 readable images per class: 3 train, 1 val, 1 test.
+    assert best.class_counts["test"] == dict.fromkeys(DEFAULT_LABELS, 1)
+    assert best.class_counts["val"] == dict.fromkeys(DEFAULT_LABELS, 1)
+    assert load_checkpoint(run_dir / LAST).epoch == 2
 
     skipped = (run_dir / "skipped.csv").read_text()
     assert "Winged Drones/broken.jpg" in skipped and "Flying Birds/readme.txt" in skipped
     assert not any("broken" in it.path or "readme" in it.path for it in manifest.items)
-    history = json.loads((run_dir / "metrics.json").read_text())
+    history = json.loads((run_dir / "history.json").read_text())
     assert [h["epoch"] for h in history] == [1, 2] and all(h["cached"] for h in history)
-    assert len((run_dir / "metrics.csv").read_text().splitlines()) == 3
-    assert json.loads((run_dir / "options.json").read_text())["cache_features"] == 2
+    assert all(
+        set(h["by_weight_decay"]) == {"0.0001", "0.001", "0.01", "0.03", "0.1"} for h in history
+    )
+    assert len((run_dir / "history.csv").read_text().splitlines()) == 3
+    assert json.loads((run_dir / "config.json").read_text())["views"] == 2
     report = (run_dir / "report.md").read_text()
-    assert "Best test accuracy" in report and "confusion_matrix.png" in report
-    assert "epoch   2/2" in out and "Flying Birds" in out
+    assert "Not exported yet" in report and "How the model was chosen (val)" in report
+    assert "epoch   2/2" in out and "Flying Birds" in out and "balance auto" in out
 
 
 def test_resume_continues_exactly(data, tmp_path) -> None:
@@ -97,17 +90,39 @@ def test_resume_continues_exactly(data, tmp_path) -> None:
     common += ["--balance", "sampler"]
     assert run(*common, "--run-dir", str(tmp_path / "straight")) == 0
     assert run(*common, "--run-dir", str(tmp_path / "split"), "--stop-after", "1") == 0
-    assert load_checkpoint(tmp_path / "split" / LAST)["epoch"] == 1
+    assert load_checkpoint(tmp_path / "split" / LAST).epoch == 1
     assert not (tmp_path / "split" / "report.md").exists()
     assert run("--resume", str(tmp_path / "split")) == 0
 
     a = load_checkpoint(tmp_path / "straight" / LAST)
     b = load_checkpoint(tmp_path / "split" / LAST)
-    assert a["epoch"] == b["epoch"] == 3
-    for key, value in a["model_state"].items():
-        assert torch.equal(value, b["model_state"][key]), key
-    assert [h["test_loss"] for h in a["history"]] == [h["test_loss"] for h in b["history"]]
+    assert a.epoch == b.epoch == 3
+    for key, value in a.model_state.items():
+        assert torch.equal(value, b.model_state[key]), key
+    assert [h["val_loss"] for h in a.history] == [h["val_loss"] for h in b.history]
     assert (tmp_path / "split" / "report.md").is_file()
+
+
+def test_resume_of_cached_heads_continues_exactly(data, tmp_path) -> None:
+    # The frozen-backbone path: the feature cache is rebuilt, every weight-decay head resumes.
+    common = [str(data), "--epochs", "3", "--views", "2", *TINY]
+    assert run(*common, "--run-dir", str(tmp_path / "straight")) == 0
+    assert run(*common, "--run-dir", str(tmp_path / "split"), "--stop-after", "2") == 0
+    assert run("--resume", str(tmp_path / "split")) == 0
+    a = load_checkpoint(tmp_path / "straight" / LAST)
+    b = load_checkpoint(tmp_path / "split" / LAST)
+    assert a.model_state.keys() == b.model_state.keys()
+    assert any(k.startswith("heads.") for k in a.model_state)
+    for key, value in a.model_state.items():
+        assert torch.equal(value, b.model_state[key]), key
+    assert a.history == [
+        dict(
+            h,
+            seconds=a.history[i]["seconds"],
+            train_images_per_s=a.history[i]["train_images_per_s"],
+        )
+        for i, h in enumerate(b.history)
+    ]
 
 
 def test_ctrl_c_keeps_the_last_epoch_and_resumes(data, tmp_path) -> None:
@@ -127,9 +142,9 @@ def test_ctrl_c_keeps_the_last_epoch_and_resumes(data, tmp_path) -> None:
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert f"--resume {run_dir}" in out and "Traceback" not in err
-    done = load_checkpoint(run_dir / LAST)["epoch"]
+    done = load_checkpoint(run_dir / LAST).epoch
     assert 1 <= done < 200
-    assert json.loads((run_dir / "metrics.json").read_text())[-1]["epoch"] == done
+    assert json.loads((run_dir / "history.json").read_text())[-1]["epoch"] == done
 
 
 @pytest.mark.parametrize(
@@ -137,8 +152,13 @@ def test_ctrl_c_keeps_the_last_epoch_and_resumes(data, tmp_path) -> None:
     [
         (["/nonexistent/skyclass-data"], "does not exist"),
         ([], "pass DATA"),
-        (["--cache-features", "2", "--unfreeze-last", "1", "x"], "--cache-features needs a frozen"),
+        (["--views", "-1", "x"], "--views must be >= 0"),
         (["--epochs", "0", "x"], "--epochs must be >= 1"),
+        (
+            ["--val-fraction", "0.5", "--test-fraction", "0.5", "x"],
+            "must leave images for training",
+        ),
+        (["--weight-decay", "lots", "x"], "--weight-decay must be auto or >= 0"),
         (["--weights", "/nonexistent/w.pth", "DATA"], "--weights /nonexistent/w.pth: no such file"),
     ],
 )
@@ -157,6 +177,8 @@ def test_resume_refuses_corrupt_checkpoint_and_changed_options(data, tmp_path, c
     capsys.readouterr()
     assert run("--resume", str(run_dir), "--lr", "0.5") == 2
     assert "--lr cannot change when resuming" in capsys.readouterr().err
+    assert run("--resume", str(run_dir), str(data)) == 2
+    assert "DATA cannot change when resuming" in capsys.readouterr().err
     last = run_dir / LAST
     last.write_bytes(last.read_bytes()[: last.stat().st_size // 2])
     assert run("--resume", str(run_dir)) == 2

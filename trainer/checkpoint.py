@@ -1,28 +1,27 @@
-"""Training checkpoints: atomic, self-describing, and checked for tearing on load.
+"""Training checkpoints: a typed :class:`Checkpoint`, written atomically, checked for tearing on load.
 
 A checkpoint file is ``torch.save`` of ``{"format", "sha256", "payload"}`` where ``payload`` is the
-pickled-by-torch bytes of the real content, so a truncated or corrupted file is told apart from a
-valid one with a clear message instead of an unpickling traceback.
-
-Payload keys (all written by ``trainer.fit``; ``trainer.export`` reads them):
-``arch, labels, spec (dict), dropout, model_state, epoch, metrics (dict), best_metric,
-optimizer_state, scheduler_state, rng_state, options (dict), class_counts (dict),
-split_manifest_sha256, run_id, git_commit, created``.
+torch-pickled bytes of the checkpoint's fields, so a truncated or corrupted file is told apart from
+a valid one with a clear message instead of an unpickling traceback.
 """
 
+import dataclasses
 import hashlib
 import io
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from shared.cli import UsageError
 from shared.spec import PreprocessSpec
 from trainer.atomic import atomic_path
+from trainer.config import TrainConfig
 from trainer.model import Classifier, build_model
 
-FORMAT = "skyclass-checkpoint/1"
+FORMAT = "skyclass-checkpoint/2"
 LAST = "last.pt"
 BEST = "best.pt"
 
@@ -31,9 +30,61 @@ class CheckpointError(UsageError):
     """A checkpoint that is missing, torn, corrupt or not ours."""
 
 
-def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
+@dataclass(frozen=True)
+class RunInfo:
+    """What identifies a run."""
+
+    run_id: str
+    created: str  # UTC, ISO 8601
+    git_commit: str
+    weights_used: str  # what the backbone started from ("imagenet", a path, "random init")
+
+
+@dataclass
+class Checkpoint:
+    """Everything a run needs to continue exactly, or to be exported.
+
+    ``model_state`` is the whole classifier; the optimizer, scheduler, AMP scaler and random
+    states are those *after* ``epoch``. ``best_*`` describe the epoch kept in ``best.pt``, with
+    its val logits (for the temperature) and val metrics.
+    """
+
+    config: TrainConfig
+    info: RunInfo
+    labels: tuple[str, ...]
+    split_sha256: str
+    class_counts: dict[str, dict[str, int]]
+    epoch: int
+    model_state: dict[str, torch.Tensor]
+    optimizer_state: dict[str, Any] | None = None
+    scheduler_state: dict[str, Any] | None = None
+    scaler_state: dict[str, Any] | None = None
+    rng_state: dict[str, Any] = field(default_factory=dict)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    weight_decay: float = 0.0  # the value this model trained with
+    best_epoch: int = 0
+    best_score: float = -1.0
+    val_logits: np.ndarray | None = None  # (N_val, C) of the best epoch
+    val_metrics: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def spec(self) -> PreprocessSpec:
+        return self.config.spec
+
+    def model(self) -> Classifier:
+        """The trained classifier in eval mode; needs no download."""
+        c = self.config
+        model = build_model(c.arch, len(self.labels), "none", head=c.head, dropout=c.dropout)
+        model.load_state_dict(self.model_state)
+        return model.eval()
+
+
+def save_checkpoint(path: str | Path, checkpoint: Checkpoint) -> Path:
+    fields = {f.name: getattr(checkpoint, f.name) for f in dataclasses.fields(checkpoint)}
+    fields["config"] = checkpoint.config.to_dict()
+    fields["info"] = dataclasses.asdict(checkpoint.info)
     buffer = io.BytesIO()
-    torch.save(payload, buffer)
+    torch.save(fields, buffer)
     body = buffer.getvalue()
     wrapper = {"format": FORMAT, "sha256": hashlib.sha256(body).hexdigest(), "payload": body}
     with atomic_path(path) as tmp:
@@ -41,7 +92,7 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     return Path(path)
 
 
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
+def load_checkpoint(path: str | Path) -> Checkpoint:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}")
@@ -57,17 +108,8 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     body = wrapper.get("payload")
     if not isinstance(body, bytes) or hashlib.sha256(body).hexdigest() != wrapper.get("sha256"):
         raise CheckpointError(f"checkpoint {path} fails its checksum (torn or corrupt)")
-    return torch.load(io.BytesIO(body), map_location="cpu", weights_only=False)
-
-
-def model_from_checkpoint(payload: dict[str, Any]) -> Classifier:
-    """Rebuild the trained classifier (eval mode) from a checkpoint payload; no download needed."""
-    model = build_model(
-        payload["arch"], len(payload["labels"]), weights="none", dropout=payload.get("dropout", 0.2)
-    )
-    model.load_state_dict(payload["model_state"])
-    return model.eval()
-
-
-def spec_from_checkpoint(payload: dict[str, Any]) -> PreprocessSpec:
-    return PreprocessSpec.from_dict(payload["spec"])
+    fields = torch.load(io.BytesIO(body), map_location="cpu", weights_only=False)
+    fields["config"] = TrainConfig.from_dict(fields["config"])
+    fields["info"] = RunInfo(**fields["info"])
+    fields["labels"] = tuple(fields["labels"])
+    return Checkpoint(**fields)

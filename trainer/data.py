@@ -1,25 +1,28 @@
-"""Find the dataset, clean it, split it and describe the result as a split manifest.
+"""Find the dataset, clean it, split it three ways and describe the result as a split manifest.
 
 Layouts (ImageFolder style, class names and their order from the sorted folder names):
 
-* ``DATA/<class>/...`` - one folder; the trainer splits it, stratified and seeded.
-* ``DATA/train/<class>/...`` and ``DATA/test/<class>/...`` - already split; used as is.
+* ``DATA/<class>/...`` - one folder; the trainer splits it into train, val and test, stratified by
+  class and seeded.
+* ``DATA/train/<class>/...`` and ``DATA/test/<class>/...``, optionally ``DATA/val/<class>/...`` -
+  already split; a missing ``val/`` is carved from ``train/`` the same way.
 
-Files may sit in nested folders below a class folder. Hidden files and folders are ignored;
-everything else is a candidate, and the scan decides what is an image.
+Collected photo sets are full of near-copies (re-encoded, resized, mirrored frames): every file is
+hashed perceptually while it is scanned, near-duplicates form groups, and a group never straddles
+two splits (a copy in val or test of a training image would make those scores optimistic). Files
+may sit in nested folders below a class folder; hidden files and folders are ignored.
 """
 
 import random
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from shared.cli import UsageError
-from trainer.cleaning import Candidate, Scanned, Skipped, scan, split_leakage
-from trainer.manifest import Item, Manifest
-
-SPLITS = ("train", "test")
+from trainer.cleaning import Candidate, Scanned, Skipped, scan
+from trainer.dedup import MAX_DISTANCE, group_near_duplicates
+from trainer.manifest import SPLITS, Item, Manifest
 
 
 @dataclass(frozen=True)
@@ -48,19 +51,21 @@ def discover(root: Path) -> tuple[tuple[str, ...], list[Candidate], bool]:
         )
     if not root.is_dir():
         raise UsageError(f"{root} is not a folder; pass a folder with one sub-folder per class")
-    top = _visible_dirs(root)
-    presplit = {p.name for p in top} >= set(SPLITS)
+    top = {p.name for p in _visible_dirs(root)}
+    presplit = {"train", "test"} <= top
     if presplit:
         labels = tuple(p.name for p in _visible_dirs(root / "train"))
-        extra = sorted({p.name for p in _visible_dirs(root / "test")} - set(labels))
-        if extra:
-            raise UsageError(
-                f"{root / 'test'} has classes missing from train/: {extra}; "
-                "train/ and test/ need the same class folders"
-            )
-        folders = [(split, label, root / split / label) for split in SPLITS for label in labels]
+        splits = [s for s in SPLITS if (root / s).is_dir()]
+        for split in splits:
+            extra = sorted({p.name for p in _visible_dirs(root / split)} - set(labels))
+            if extra:
+                raise UsageError(
+                    f"{root / split} has classes missing from train/: {extra}; "
+                    "every split needs the class folders of train/"
+                )
+        folders = [(split, label, root / split / label) for split in splits for label in labels]
     else:
-        labels = tuple(p.name for p in top)
+        labels = tuple(sorted(top))
         folders = [(None, label, root / label) for label in labels]
     if len(labels) < 2:
         where = root / "train" if presplit else root
@@ -77,87 +82,181 @@ def discover(root: Path) -> tuple[tuple[str, ...], list[Candidate], bool]:
     return labels, candidates, presplit
 
 
-def _check_counts(labels: Sequence[str], counts: Counter[str], where: str, minimum: int) -> None:
-    for label in labels:
-        n = counts.get(label, 0)
-        if n == 0:
-            raise UsageError(
-                f"class '{label}' has no readable images{where}; add images or remove the folder "
-                "(skipped.csv in the run folder lists files that failed to decode)"
-            )
-        if n < minimum:
-            raise UsageError(
-                f"class '{label}' has {n} readable image(s){where}, fewer than the {minimum} the "
-                "split needs (at least one for train and one for test); add images"
-            )
+def allocate(n: int, val_fraction: float, test_fraction: float) -> tuple[int, int]:
+    """Images of a class of ``n`` to put in (val, test): at least one each when the class allows,
+    but never the class's last training image (a class must train to be predicted at all)."""
+    want_val = max(1, round(n * val_fraction)) if val_fraction > 0 else 0
+    want_test = max(1, round(n * test_fraction)) if test_fraction > 0 else 0
+    val = min(want_val, n - 1)
+    test = min(want_test, n - 1 - val)
+    return val, test
 
 
-def split_stratified(
-    scanned: Sequence[Scanned], labels: Sequence[str], seed: int, test_fraction: float
-) -> list[tuple[Scanned, str]]:
-    """Assign each file to train or test, per class, reproducibly for ``seed``."""
-    out: list[tuple[Scanned, str]] = []
-    for label in labels:
-        members = sorted(
-            (s for s in scanned if s.candidate.label == label), key=lambda s: s.candidate.rel
-        )
-        # A string seed is hashed deterministically (SHA-512), independent of PYTHONHASHSEED.
-        random.Random(f"{seed}:{label}").shuffle(members)
-        n_test = min(len(members) - 1, max(1, round(len(members) * test_fraction)))
-        out += [(s, "test") for s in members[:n_test]]
-        out += [(s, "train") for s in members[n_test:]]
+def _split_class(
+    groups: list[list[Scanned]], label: str, seed: int, val_fraction: float, test_fraction: float
+) -> dict[str, list[Scanned]]:
+    """Whole near-duplicate groups to train/val/test for one class, seeded."""
+    groups = sorted(groups, key=lambda g: g[0].candidate.rel)
+    # A string seed is hashed deterministically (SHA-512), independent of PYTHONHASHSEED.
+    random.Random(f"{seed}:{label}").shuffle(groups)
+    n = sum(len(g) for g in groups)
+    want_val, want_test = allocate(n, val_fraction, test_fraction)
+    out: dict[str, list[Scanned]] = {s: [] for s in SPLITS}
+    for i, group in enumerate(groups):
+        left = len(groups) - i  # groups not yet placed, this one included
+        if len(out["test"]) < want_test and left > 1 + (len(out["val"]) < want_val):
+            out["test"] += group
+        elif len(out["val"]) < want_val and left > 1:
+            out["val"] += group
+        else:
+            out["train"] += group
     return out
 
 
-def prepare_split(
-    root: str | Path, *, seed: int = 0, test_fraction: float = 0.3, progress: bool = True
-) -> Prepared:
-    """Discover, scan, split and de-leak ``root``; raise :class:`UsageError` on unusable data."""
-    if not 0.0 < test_fraction < 1.0:
-        raise UsageError(
-            f"--test-fraction must be between 0 and 1 (exclusive), got {test_fraction}"
+def _by_group(scanned: Sequence[Scanned], ids: Sequence[int]) -> dict[int, list[Scanned]]:
+    groups: dict[int, list[Scanned]] = defaultdict(list)
+    for item, gid in zip(scanned, ids, strict=True):
+        groups[gid].append(item)
+    return groups
+
+
+def split_three_ways(
+    scanned: Sequence[Scanned],
+    ids: Sequence[int],
+    labels: Sequence[str],
+    seed: int,
+    val_fraction: float,
+    test_fraction: float,
+) -> list[tuple[Scanned, str]]:
+    """Assign every file to a split, per class, keeping each near-duplicate group whole.
+
+    A group is split with the class of its first file (copies filed under two classes are label
+    noise, but they still must not leak across splits).
+    """
+    per_class: dict[str, list[list[Scanned]]] = defaultdict(list)
+    for group in _by_group(scanned, ids).values():
+        group.sort(key=lambda s: s.candidate.rel)
+        per_class[group[0].candidate.label].append(group)
+    out: list[tuple[Scanned, str]] = []
+    for label in labels:
+        parts = _split_class(per_class[label], label, seed, val_fraction, test_fraction)
+        out += [(s, split) for split in SPLITS for s in parts[split]]
+    return out
+
+
+def _presplit(
+    scanned: Sequence[Scanned],
+    ids: Sequence[int],
+    labels: Sequence[str],
+    seed: int,
+    val_fraction: float,
+) -> tuple[list[tuple[Scanned, str]], list[Skipped]]:
+    """Use the folders' splits; carve val from train if absent; drop val/test copies of train."""
+    assigned = [(s, s.candidate.split or "train") for s in scanned]
+    if not any(split == "val" for _, split in assigned):
+        train = [(s, g) for (s, split), g in zip(assigned, ids, strict=True) if split == "train"]
+        carved = split_three_ways(
+            [s for s, _ in train], [g for _, g in train], labels, seed, val_fraction, 0.0
         )
+        assigned = carved + [(s, split) for s, split in assigned if split != "train"]
+    group_of = {s.candidate.rel: g for s, g in zip(scanned, ids, strict=True)}
+    # A group belongs to the first split that has one of its files (train, then val, then
+    # test); its copies in a later split are leakage and are dropped there.
+    owner: dict[int, tuple[str, str]] = {}
+    for split in SPLITS:
+        for s, where in assigned:
+            if where == split:
+                owner.setdefault(group_of[s.candidate.rel], (split, s.candidate.rel))
+    kept, leaked = [], []
+    for s, split in assigned:
+        first_split, twin = owner[group_of[s.candidate.rel]]
+        if first_split != split:
+            how = "byte-identical to" if _same_bytes(s, twin, scanned) else "a near-duplicate of"
+            leaked.append(Skipped(s.candidate.rel, f"leakage: {how} {first_split} file {twin}"))
+        else:
+            kept.append((s, split))
+    return kept, leaked
+
+
+def _same_bytes(item: Scanned, rel: str, scanned: Sequence[Scanned]) -> bool:
+    return any(s.candidate.rel == rel and s.sha256 == item.sha256 for s in scanned)
+
+
+def _check_training_images(labels: Sequence[str], counts: Counter[str]) -> None:
+    for label in labels:
+        if counts.get(label, 0) == 0:
+            raise UsageError(
+                f"class '{label}' has no readable training images; add images or remove the "
+                "folder (skipped.csv in the run folder lists files that failed to decode)"
+            )
+
+
+def _notes(items: Sequence[Item], labels: Sequence[str], has_test: bool) -> list[str]:
+    """Classes a split has no image of: named, so no metric silently drops them."""
+    notes = []
+    for split in ("val", "test") if has_test else ("val",):
+        missing = [
+            lb for lb in labels if not any(i.label == lb and i.split == split for i in items)
+        ]
+        if missing:
+            notes.append(
+                f"too few images for {split}: {', '.join(missing)} (no {split} image; "
+                f"its {split} metrics are absent, not zero)"
+            )
+    return notes
+
+
+def prepare_split(
+    root: str | Path,
+    *,
+    seed: int = 0,
+    val_fraction: float = 0.2,
+    test_fraction: float = 0.2,
+    duplicate_distance: int = MAX_DISTANCE,
+    progress: bool = True,
+) -> Prepared:
+    """Discover, scan, group and split ``root``; raise :class:`UsageError` on unusable data."""
     root = Path(root).expanduser().resolve()
     labels, candidates, presplit = discover(root)
     scanned, skipped = scan(root, candidates, progress=progress)
+    for label in labels:
+        if not any(s.candidate.label == label for s in scanned):
+            raise UsageError(
+                f"class '{label}' has no readable images; add images or remove the folder "
+                "(skipped.csv in the run folder lists files that failed to decode)"
+            )
+    ids = group_near_duplicates(
+        [s.phash for s in scanned], [s.sha256 for s in scanned], max_distance=duplicate_distance
+    )
     if presplit:
-        for split in SPLITS:
-            counts = Counter(s.candidate.label for s in scanned if s.candidate.split == split)
-            _check_counts(labels, counts, f" in {split}/", 1)
-        assigned = [(s, s.candidate.split or "train") for s in scanned]
+        if any(s.candidate.split == "val" for s in scanned):
+            val_fraction = 0.0  # val/ is given, nothing is carved
+        assigned, leaked = _presplit(scanned, ids, labels, seed, val_fraction)
+        skipped = skipped + leaked
     else:
-        _check_counts(labels, Counter(s.candidate.label for s in scanned), "", 2)
-        assigned = split_stratified(scanned, labels, seed, test_fraction)
-    leaked, reports = split_leakage(
-        ((s.candidate.rel, s.sha256) for s, split in assigned if split == "train"),
-        ((s.candidate.rel, s.sha256) for s, split in assigned if split == "test"),
+        assigned = split_three_ways(scanned, ids, labels, seed, val_fraction, test_fraction)
+    _check_training_images(
+        labels, Counter(s.candidate.label for s, sp in assigned if sp == "train")
     )
+    group_of = {s.candidate.rel: g for s, g in zip(scanned, ids, strict=True)}
     items = tuple(
-        Item(s.candidate.rel, s.candidate.label, split, s.sha256)
+        Item(s.candidate.rel, s.candidate.label, split, s.sha256, group_of[s.candidate.rel])
         for s, split in sorted(assigned, key=lambda a: (SPLITS.index(a[1]), a[0].candidate.rel))
-        if s.candidate.rel not in leaked
     )
-    if not presplit or leaked:
-        _check_counts(
-            labels, Counter(it.label for it in items if it.split == "test"), " in test", 1
-        )
+    members: dict[int, list[str]] = defaultdict(list)
+    for s in scanned:
+        members[group_of[s.candidate.rel]].append(s.candidate.rel)
+    duplicates = tuple(tuple(sorted(m)) for m in members.values() if len(m) > 1)
+    has_test = any(i.split == "test" for i in items)
     manifest = Manifest(
         root=str(root),
         labels=labels,
         items=items,
         seed=seed,
-        test_fraction=test_fraction,
+        val_fraction=val_fraction,
+        test_fraction=0.0 if presplit else test_fraction,
         presplit=presplit,
+        notes=tuple(_notes(items, labels, has_test)),
+        duplicates=tuple(sorted(duplicates)),
     )
-    return Prepared(manifest, skipped + reports)
-
-
-def class_counts(manifest: Manifest) -> dict[str, dict[str, int]]:
-    """``{split: {label: count}}`` with every label present in every split."""
-    return {
-        split: {
-            label: sum(1 for it in manifest.items if it.split == split and it.label == label)
-            for label in manifest.labels
-        }
-        for split in SPLITS
-    }
+    return Prepared(manifest, skipped)

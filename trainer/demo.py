@@ -1,40 +1,46 @@
-"""``python -m trainer.fit --demo``: the whole pipeline offline, on a synthetic sky dataset.
+"""``python -m trainer.demo``: the whole pipeline offline, on a synthetic sky dataset.
 
 1. Render (once) ``data/demo-synthetic/``: the four default classes, deterministic, labelled
    synthetic in its README.txt.
-2. Train. With ImageNet weights (when torchvision can fetch them, or ``--weights PATH``): the frozen
-   pretrained MobileNetV2 at the standard 224 input, head trained from a feature cache. Offline:
-   random init, so the backbone must train too (frozen random features are useless); a small input
-   keeps that within minutes on two cores. The choice is printed.
-3. Export, publish to the API, classify one test image through the API code, say where things are.
+2. Train through :func:`trainer.fit.fit`. With ImageNet weights (when torchvision can fetch them,
+   or ``--weights PATH``): the frozen pretrained MobileNetV2, head trained from cached views.
+   Offline: random init, so the backbone must train too (frozen random features are useless); a
+   small input keeps that within minutes on two cores. The choice is printed.
+3. Export, publish to the API, classify one test image through the API's predictor.
 
-Options typed on the command line override the demo's choices (e.g. ``--epochs``, ``--arch``).
+Any ``trainer.fit`` option typed on the command line overrides the demo's choice (``--epochs 5``).
 """
 
+import dataclasses
+import sys
 import time
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
+from shared.cli import run_cli
 from shared.paths import REPO
 from shared.predictor import Predictor
-from trainer.fit import build, export, log, start, train
+from trainer.config import TrainConfig, parse
+from trainer.fit import build, fit, log
+from trainer.manifest import Manifest
 from trainer.model import WeightsError
-from trainer.options import Options
 from trainer.synthetic import generate
 
 DEMO_DATA = REPO / "data" / "demo-synthetic"
 PER_CLASS = 250
 IMAGE_SIZE = 96
 
-# Pretrained features are good: only the head trains, from 2 cached augmented views per image.
-PRETRAINED = {"arch": "mobilenet_v2", "epochs": 8, "cache_features": 2, "crop_scale": 0.5}
+# Pretrained features are good: only the head trains, from cached views of every image.
+PRETRAINED: dict[str, Any] = {"arch": "mobilenet_v2", "epochs": 30, "views": 4, "crop_scale": 0.5}
 # Random init: everything trains, at a small input so it fits in minutes on a CPU.
-OFFLINE = {
+OFFLINE: dict[str, Any] = {
     "arch": "mobilenet_v3_small",
     "weights": "none",
     "unfreeze_last": -1,
+    "head": "mlp",
     "backbone_lr_scale": 1.0,
     "lr": 3e-3,
+    "weight_decay": "1e-4",
     "resize": 64,
     "crop": 64,
     "epochs": 30,
@@ -45,77 +51,56 @@ OFFLINE = {
 }
 
 
-def demo_options(base: Options, given: set[str], choice: dict[str, Any]) -> Options:
+def demo_config(base: TrainConfig, typed: set[str], choice: dict[str, Any]) -> TrainConfig:
     """The demo's choices, overridden by whatever the user typed."""
-    typed = {name: getattr(base, name) for name in given}
-    values = {**base.to_dict(), **choice, **typed, "data": str(DEMO_DATA), "demo": True}
-    if "out" not in given and "run_dir" not in given:
-        values["run_dir"] = str(REPO / "runs" / f"demo-{time.strftime('%Y%m%d-%H%M%S')}")
-    return Options.from_dict(values)
+    mine = {k: v for k, v in choice.items() if k not in typed}
+    return dataclasses.replace(base, data=str(DEMO_DATA), **mine)
 
 
-def choose_model(base: Options, given: set[str]) -> tuple[Options, Any, str]:
+def choose_model(base: TrainConfig, typed: set[str]) -> tuple[TrainConfig, Any, str]:
     """Try pretrained weights; offline, fall back to random init with the backbone unfrozen."""
-    weights = base.weights if "weights" in given else "imagenet"
-    if weights != "none":
-        options = demo_options(base, given, {**PRETRAINED, "weights": weights})
+    if base.weights != "none":
+        config = demo_config(base, typed, PRETRAINED)
         try:
-            model = build(options, 4, weights)
-            return options, model, f"pretrained ({weights})"
+            return config, build(config, 4, config.weights), f"pretrained ({config.weights})"
         except WeightsError as exc:
-            if "weights" in given:
+            if "weights" in typed:
                 raise
-            log(
-                f"ImageNet weights unavailable ({str(exc).split(' (')[0]}); training offline instead"
-            )
-    options = demo_options(base, given, OFFLINE)
-    return options, build(options, 4, options.weights), "random init"
+            log(f"ImageNet weights unavailable ({str(exc).split(' (')[0]}); training offline")
+    config = demo_config(base, typed, OFFLINE)
+    return config, build(config, 4, config.weights), "random init"
 
 
-def classify_sample(model_path: Path, image: Path) -> dict[str, Any]:
-    """One image through the predictor the API serves with."""
-    return Predictor.from_path(model_path).predict(image.read_bytes())
-
-
-def run_demo(base: Options, given: set[str]) -> int:
+def main(argv: Sequence[str]) -> int:
     t0 = time.perf_counter()
+    base, flags, typed = parse(argv)
     log(f"skyclass demo: SYNTHETIC data in {DEMO_DATA} (rendered cartoons, not photographs)")
     generate(DEMO_DATA, per_class=PER_CLASS, size=IMAGE_SIZE)
-    options, model, kind = choose_model(base, given)
-    if kind == "random init":
-        log(
-            "no pretrained weights: training from random init with the whole backbone unfrozen, "
-            f"{options.arch} at {options.resize}->{options.crop} px for speed"
-        )
-    else:
-        log(
-            f"{kind} weights: frozen {options.arch} backbone at {options.resize}->{options.crop} px"
-        )
-    trainer = start(
-        options, weights_used=kind if kind == "random init" else options.weights, model=model
-    )
-    outcome = train(trainer)
-    if not outcome.completed:
-        return outcome.status
-    accuracy = outcome.best["test_accuracy"]
-    log(f"demo training done: synthetic test accuracy {accuracy:.1%}")
-    if options.no_export:
-        log(f"run folder: {outcome.run_dir} (export skipped: --no-export)")
-        return 0
-    result = export(outcome.run_dir, publish=True, debug=options.debug)
-    if result is None:
-        return 1
-    served = result.published_path or result.model_path
-    image, label = trainer.manifest.split("test")[0]
-    answer = classify_sample(served, image)
-    log(
-        f"API check: {image.name} (true: {trainer.manifest.labels[label]}) -> {answer['label']} "
-        f"({answer['confidence']:.1%}), {sum(answer['timing_ms'].values()):.1f} ms"
-    )
+    config, model, kind = choose_model(base, typed)
+    log(f"{kind} weights: {config.arch} at {config.resize}->{config.crop} px, "
+        f"{'frozen backbone' if config.frozen else 'whole network trained'}")  # fmt: skip
+    if flags.run_dir is None and flags.out == "runs":
+        run_dir = REPO / "runs" / f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
+        flags = dataclasses.replace(flags, run_dir=str(run_dir))
+    flags = dataclasses.replace(flags, publish=True)
+    result = fit(config, flags, model=model, weights_used=kind)
+    if not result.completed or result.export is None:
+        return result.status
+    exported = result.export
+    served = exported.published_path or exported.served_path
+    manifest = Manifest.load(result.run_dir)
+    image, label = manifest.split("test")[0]
+    answer = Predictor.from_path(served).predict(image.read_bytes())
+    log(f"API check: {image.name} (true: {manifest.labels[label]}) -> {answer['label']} "
+        f"({answer['confidence']:.1%}), {sum(answer['timing_ms'].values()):.1f} ms")  # fmt: skip
     log("")
-    log(f"run folder:      {outcome.run_dir} (report.md, plots, checkpoints)")
-    log(f"exported model:  {result.model_path}")
-    log(f"published to:    {result.published_path}")
+    log(f"run folder:      {result.run_dir} (report.md, plots, checkpoints)")
+    log(f"served model:    {exported.served_path}")
+    log(f"published to:    {exported.published_path}")
     log(f"synthetic data:  {DEMO_DATA}")
     log(f"total time:      {time.perf_counter() - t0:.0f}s")
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main, prog="trainer.demo"))

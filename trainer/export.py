@@ -1,66 +1,71 @@
 """``python -m trainer.export RUN_DIR``: best checkpoint -> the ONNX model the API serves.
 
-1. ``RUN_DIR/best.pt`` + ``RUN_DIR/split.json`` -> fp32 ONNX with the contract in its metadata.
-2. Parity gate on the test split (``trainer.parity``): same top-1 on every image, probabilities
-   within 1e-4 of PyTorch. A failure stops everything before any file is written.
-3. INT8 (``trainer.quantize``): calibrated on training images, kept as ``model.int8.onnx`` only if
-   its test accuracy is within ``--int8-max-drop`` points of fp32.
-4. Both files are run under the Lambda runtime's own onnxruntime and numpy (``trainer.parity``).
-5. ``model.onnx`` (+ ``model.int8.onnx``), ``model_card.md``; with ``--publish`` the chosen model
-   goes to ``classify_api/chalicelib/model/model.onnx``.
+1. ``RUN_DIR/best.pt`` + ``split.json`` -> fp32 ONNX with the contract in its metadata and the
+   softmax temperature fitted on val folded into the graph.
+2. Parity gate on the val images (and some training images): same top-1 on every image,
+   probabilities within 1e-4 of PyTorch. A failure stops everything before any file is written.
+3. INT8 (``trainer.quantize``): calibrated on training images, served only if it passes the gate
+   on val and training images (top-1 agreement >= 99%, val balanced accuracy within
+   ``--int8-max-drop`` points).
+4. Both files run under the Lambda runtime's own onnxruntime and numpy (``trainer.parity``).
+5. ``model.onnx`` (+ ``model.int8.onnx``). Then, once, the served file scores the test split
+   through the API's own code path (``trainer.evaluate``): that is the headline of
+   ``metrics.json``, ``model_card.md`` and ``report.md``. Nothing is chosen from it.
+6. With ``--publish`` the served model goes to ``classify_api/chalicelib/model/model.onnx``.
 
 Exit status: 0 done, 1 the exported model failed a check (parity, runtime), 2 bad input.
 """
 
 import argparse
-import datetime as dt
+import dataclasses
 import hashlib
 import statistics
 import sys
 import tempfile
 import time
-from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 
 from bundler.runtime import RuntimeSetupError
 from shared import ModelContract
-from shared.cli import UsageError, run_cli
+from shared.cli import run_cli
 from shared.model_contract import INPUT_NAME
 from shared.paths import PUBLISHED_MODEL
+from shared.predictor import Predictor
+from trainer import reports
 from trainer.atomic import atomic_write_text
-from trainer.checkpoint import (
-    BEST,
-    load_checkpoint,
-    model_from_checkpoint,
-    spec_from_checkpoint,
-)
+from trainer.calibrate import fit_temperature, uncalibrated
+from trainer.checkpoint import BEST, Checkpoint, load_checkpoint
+from trainer.evaluate import evaluate_items, write_evaluation
 from trainer.manifest import FILENAME as MANIFEST_FILE
 from trainer.manifest import Manifest
+from trainer.metrics import expected_calibration_error
 from trainer.model_card import CardFacts, ModelStats, render_model_card
 from trainer.onnx_export import ExportError, load_session, save_onnx, to_onnx_model
 from trainer.parity import (
-    Evaluation,
     ParityReport,
     check_lambda_runtime,
     check_parity,
+    onnx_probabilities,
     prepare_images,
 )
-from trainer.parity import onnx_probabilities as evaluate
 from trainer.publish import publish_model
-from trainer.quantize import DEFAULT_MAX_DROP, decide_int8, quantize_int8
+from trainer.quantize import Int8Decision, decide_int8, quantize_int8
+from trainer.training import balance_mode, val_scores
 
 MODEL_FILE = "model.onnx"
 INT8_FILE = "model.int8.onnx"
 CARD_FILE = "model_card.md"
-DEFAULT_CALIBRATION = 160
+METRICS_FILE = "metrics.json"
+TEST_DIR = "test"
+GATE_TRAIN_IMAGES = 64  # training images added to val for the parity gate and INT8 agreement
 RUNTIME_CHECK_IMAGES = 16
+Log = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -68,25 +73,20 @@ class ExportResult:
     run_dir: Path
     model_path: Path  # fp32, always written
     int8_path: Path | None  # written only when int8 was kept
-    chosen_path: Path  # what is (or would be) published
-    chosen: str  # "fp32" or "int8"
+    served_path: Path  # what is (or would be) published
+    served: str  # "fp32" or "int8"
     published_path: Path | None
     card_path: Path
     fp32: ModelStats
-    int8: ModelStats | None  # measured even when rejected; None with int8=False
+    int8: ModelStats | None  # measured even when rejected; None without int8
     decision: str
+    temperature: float
     parity: ParityReport
     runtime_check: str
+    test: dict[str, Any] | None  # the served model's test summary (trainer.metrics), if any
 
 
-@dataclass(frozen=True)
-class _RunInputs:
-    payload: dict[str, Any]
-    manifest: Manifest
-    labels: tuple[str, ...]
-
-
-def _load_run(run_dir: Path) -> _RunInputs:
+def _load_run(run_dir: Path) -> tuple[Checkpoint, Manifest]:
     """Checkpoint + split manifest of a run, checked against each other (one-line errors)."""
     if not run_dir.is_dir():
         raise ExportError(f"{run_dir} is not a run folder (expected the output of trainer.fit)")
@@ -94,29 +94,26 @@ def _load_run(run_dir: Path) -> _RunInputs:
         raise ExportError(
             f"no checkpoint in {run_dir}: {BEST} is missing (did trainer.fit finish?)"
         )
-    payload = load_checkpoint(run_dir / BEST)
-    missing = sorted({"arch", "labels", "spec", "model_state"} - set(payload))
-    if missing:
-        raise ExportError(f"checkpoint {run_dir / BEST} lacks {', '.join(missing)}")
+    ckpt = load_checkpoint(run_dir / BEST)
     try:
         manifest = Manifest.load(run_dir)
     except FileNotFoundError:
-        raise ExportError(f"no {MANIFEST_FILE} in {run_dir}: cannot find the test split") from None
+        raise ExportError(f"no {MANIFEST_FILE} in {run_dir}: cannot find the splits") from None
     except (ValueError, KeyError, TypeError) as exc:
         raise ExportError(f"{run_dir / MANIFEST_FILE} is malformed: {exc}") from None
-    labels = tuple(payload["labels"])
-    if labels != manifest.labels:
+    if ckpt.labels != manifest.labels:
         raise ExportError(
-            f"checkpoint labels {list(labels)} do not match {MANIFEST_FILE} labels "
+            f"checkpoint labels {list(ckpt.labels)} do not match {MANIFEST_FILE} labels "
             f"{list(manifest.labels)}: the checkpoint belongs to another run"
         )
-    recorded = payload.get("split_manifest_sha256")
-    if recorded and recorded != manifest.sha256():
+    if ckpt.split_sha256 != manifest.sha256():
         raise ExportError(
             f"{MANIFEST_FILE} changed since training (sha256 {manifest.sha256()[:12]}, checkpoint "
-            f"recorded {str(recorded)[:12]}): the test split would not be the one trained against"
+            f"recorded {ckpt.split_sha256[:12]}): the splits are not the ones trained with"
         )
-    return _RunInputs(payload, manifest, labels)
+    if ckpt.val_logits is None or len(ckpt.val_logits) != len(manifest.split("val")):
+        raise ExportError(f"{run_dir / BEST} has no val logits for {MANIFEST_FILE}'s val split")
+    return ckpt, manifest
 
 
 def _calibration_items(
@@ -132,8 +129,9 @@ def _calibration_items(
     return chosen[:count]
 
 
-def _latency_ms(session: ort.InferenceSession, x: np.ndarray, runs: int) -> float:
+def _latency_ms(data: bytes, x: np.ndarray, runs: int) -> float:
     """Median wall time of one single-image ``run`` after warm-up."""
+    session = load_session(data)
     feed = {INPUT_NAME: x[:1]}
     for _ in range(3):
         session.run(None, feed)
@@ -145,43 +143,30 @@ def _latency_ms(session: ort.InferenceSession, x: np.ndarray, runs: int) -> floa
     return 1000.0 * statistics.median(times)
 
 
-def _stats(
-    precision: str, data: bytes, evaluation: Evaluation, x: np.ndarray, runs: int
-) -> ModelStats:
-    latency = _latency_ms(load_session(data), x, runs)
-    return ModelStats(precision, len(data), evaluation.accuracy, latency, evaluation.confusion())
-
-
-def _info(run_dir: Path, inputs: _RunInputs, stats: ModelStats, **extra: Any) -> dict[str, Any]:
-    """``skyclass.info`` for one file: provenance, data and its own test metrics."""
-    payload = inputs.payload
-    run_id = str(payload.get("run_id") or run_dir.name)
-    confusion = stats.confusion.tolist()
+def _info(ckpt: Checkpoint, manifest: Manifest, precision: str, **extra: Any) -> dict[str, Any]:
+    """``skyclass.info`` for one file: provenance, data, val figures. No test figure ever goes
+    into the file: the served bytes must not depend on the test split."""
     return {
-        "model_version": f"{run_id}-{stats.precision}",
-        "run_id": run_id,
-        "precision": stats.precision,
-        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "trained": payload.get("created"),
-        "git_commit": payload.get("git_commit"),
-        "arch": payload["arch"],
-        "epoch": payload.get("epoch"),
-        "split_manifest_sha256": inputs.manifest.sha256(),
-        "class_counts": payload.get("class_counts")
-        or dict(Counter(it.label for it in inputs.manifest.items if it.split == "train")),
-        "test_metrics": {
-            "accuracy": round(stats.accuracy, 4),
-            "images": int(np.sum(confusion)),
-            "confusion": confusion,
-        },
-        "training_metrics": payload.get("metrics"),
-        "output": "probabilities (softmax applied inside the graph)",
+        "model_version": f"{ckpt.info.run_id}-{precision}",
+        "run_id": ckpt.info.run_id,
+        "precision": precision,
+        "created": ckpt.info.created,
+        "git_commit": ckpt.info.git_commit,
+        "arch": ckpt.config.arch,
+        "head": ckpt.config.head,
+        "weights": ckpt.info.weights_used,
+        "epoch": ckpt.best_epoch,
+        "weight_decay": ckpt.weight_decay,
+        "split_manifest_sha256": manifest.sha256(),
+        "class_counts": manifest.counts(),
+        "output": "probabilities (temperature-scaled softmax inside the graph)",
         **extra,
     }
 
 
-def _with_info(proto: onnx.ModelProto, inputs: _RunInputs, spec: Any, info: dict) -> bytes:
-    onnx.helper.set_model_props(proto, ModelContract(inputs.labels, spec, info).to_metadata())
+def _with_info(proto: onnx.ModelProto, ckpt: Checkpoint, info: dict[str, Any]) -> bytes:
+    contract = ModelContract(ckpt.labels, ckpt.spec, info)
+    onnx.helper.set_model_props(proto, contract.to_metadata())
     return proto.SerializeToString()
 
 
@@ -198,180 +183,226 @@ def _runtime_check(files: dict[str, bytes], x: np.ndarray) -> str:
             return f"not checked ({exc})"
 
 
-def _split_counts(manifest: Manifest) -> dict[str, dict[str, int]]:
-    counts: dict[str, dict[str, int]] = {}
-    for item in manifest.items:
-        counts.setdefault(item.split, Counter())[item.label] += 1  # type: ignore[index]
-    return {split: dict(c) for split, c in counts.items()}
+def _balanced(probabilities: np.ndarray, targets: np.ndarray) -> float:
+    n = probabilities.shape[1] if probabilities.ndim == 2 else 0
+    return val_scores(np.log(np.clip(probabilities, 1e-12, None)), targets, n)["balanced_accuracy"]
 
 
 def export_run(
     run_dir: Path,
     *,
     publish: bool = False,
-    int8: bool = True,
-    int8_max_drop: float = DEFAULT_MAX_DROP,
-    calibration_images: int = DEFAULT_CALIBRATION,
-    latency_runs: int = 50,
+    int8: bool | None = None,
     publish_to: Path | None = None,
-    log: Any = print,
+    latency_runs: int = 50,
+    log: Log = print,
 ) -> ExportResult:
-    """Export, gate, quantize, document and (optionally) publish the best model of ``run_dir``.
+    """Export, gate, quantize, score the test split once, document and (optionally) publish.
 
-    ``publish_to`` defaults to :data:`shared.paths.PUBLISHED_MODEL` (where the Chalice app loads
-    its model). Raises :class:`ExportError` (bad input, unloadable model), :class:`ParityError` (gate failed)
-    or :class:`trainer.checkpoint.CheckpointError`; nothing is written or published then.
+    ``int8`` overrides the run's own ``--int8`` setting. Raises :class:`ExportError` (bad input,
+    unloadable model), :class:`trainer.parity.ParityError` (a gate failed) or
+    :class:`trainer.checkpoint.CheckpointError`; nothing is written or published then.
     """
     run_dir = Path(run_dir)
-    inputs = _load_run(run_dir)
-    spec = spec_from_checkpoint(inputs.payload)
+    ckpt, manifest = _load_run(run_dir)
+    config, labels = ckpt.config, ckpt.labels
+    int8 = config.int8 if int8 is None else int8
     try:
-        model = model_from_checkpoint(inputs.payload)
+        model = ckpt.model()
     except (RuntimeError, KeyError, ValueError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ExportError(f"checkpoint {run_dir / BEST} does not build a model: {first}") from None
 
-    fp32_proto = to_onnx_model(model, ModelContract(inputs.labels, spec, {}))
-    session = load_session(fp32_proto.SerializeToString())
-    test = prepare_images(inputs.manifest.split("test"), spec, desc="test images")
-    parity = check_parity(model, session, test)
+    val_items = manifest.split("val")
+    val_targets = np.array([y for _, y in val_items], dtype=np.int64)
+    temperature = fit_temperature(ckpt.val_logits, val_targets) if config.calibrate else 1.0
+    log(f"temperature fitted on val: {temperature:.3f}")
+    gate_items = val_items + manifest.split("train")[:GATE_TRAIN_IMAGES]
+    gate = prepare_images(gate_items, ckpt.spec, desc="val + training images")
+    fp32_proto = to_onnx_model(model, ModelContract(labels, ckpt.spec, {}), temperature)
+    parity = check_parity(model, load_session(fp32_proto.SerializeToString()), gate, temperature)
     log(f"parity gate passed: {parity.summary()}")
-    sample = test.tensor(0, RUNTIME_CHECK_IMAGES)
+    sample = gate.tensor(0, RUNTIME_CHECK_IMAGES)
+    fp32_probs = parity.probabilities
+    fp32 = ModelStats("fp32", 0, _balanced(fp32_probs[: len(val_items)], val_targets), 0.0)
 
-    fp32 = _stats("fp32", fp32_proto.SerializeToString(), parity.onnx, sample, latency_runs)
-    int8_stats, int8_proto, keep = None, None, False
-    decision = "int8 not built (--no-int8)"
+    int8_stats, int8_proto, verdict = None, None, None
     if int8:
         calibration = prepare_images(
-            _calibration_items(
-                inputs.manifest.split("train"), calibration_images, len(inputs.labels)
-            ),
-            spec,
+            _calibration_items(manifest.split("train"), config.calibration_images, len(labels)),
+            ckpt.spec,
             desc="calibration images",
         )
         int8_proto = quantize_int8(fp32_proto, calibration)
-        int8_bytes = int8_proto.SerializeToString()
-        int8_eval = evaluate(load_session(int8_bytes), test, desc="int8 test")
-        int8_stats = _stats("int8", int8_bytes, int8_eval, sample, latency_runs)
-        verdict = decide_int8(fp32.accuracy, int8_stats.accuracy, int8_max_drop)
-        keep, decision = verdict.keep, verdict.reason
-    chosen = "int8" if keep else "fp32"
+        int8_session = load_session(int8_proto.SerializeToString())
+        int8_probs = onnx_probabilities(int8_session, gate, desc="int8")
+        verdict = decide_int8(
+            fp32_probs, int8_probs, val_targets, len(val_items), _balanced, config.int8_max_drop
+        )
+        int8_stats = ModelStats(
+            "int8", 0, _balanced(int8_probs[: len(val_items)], val_targets), 0.0
+        )
+    keep = bool(verdict and verdict.keep)
+    served = "int8" if keep else "fp32"
+    decision = verdict.reason if verdict else "int8 not built (--no-int8)"
 
     shared_info = {
-        "served": chosen,
+        "served": served,
         "selection": decision,
-        "accuracy_fp32": round(fp32.accuracy, 4),
-        "accuracy_int8": round(int8_stats.accuracy, 4) if int8_stats else None,
+        "temperature": round(temperature, 6),
+        "val_balanced_accuracy": {"fp32": round(fp32.val_balanced_accuracy, 4)}
+        | ({"int8": round(int8_stats.val_balanced_accuracy, 4)} if int8_stats else {}),
     }
-    # Sizes are those of the final files, metadata included.
-    fp32_bytes = _with_info(fp32_proto, inputs, spec, _info(run_dir, inputs, fp32, **shared_info))
-    fp32 = replace(fp32, size_bytes=len(fp32_bytes))
-    files = {MODEL_FILE: fp32_bytes}
-    if int8_proto is not None and int8_stats is not None:
-        int8_info = _info(run_dir, inputs, int8_stats, quantization=_QUANT_NOTE, **shared_info)
-        int8_bytes = _with_info(int8_proto, inputs, spec, int8_info)
-        int8_stats = replace(int8_stats, size_bytes=len(int8_bytes))
+    files = {MODEL_FILE: _with_info(fp32_proto, ckpt, _info(ckpt, manifest, "fp32", **shared_info))}
+    if int8_proto is not None:
+        int8_bytes = _with_info(int8_proto, ckpt, _info(ckpt, manifest, "int8", **shared_info))
         if keep:
             files[INT8_FILE] = int8_bytes
+        int8_stats = replace(
+            int8_stats,
+            size_bytes=len(int8_bytes),
+            latency_ms=_latency_ms(int8_bytes, sample, latency_runs),
+        )
+    fp32 = replace(
+        fp32, size_bytes=len(files[MODEL_FILE]),
+        latency_ms=_latency_ms(files[MODEL_FILE], sample, latency_runs),
+    )  # fmt: skip
     runtime_check = _runtime_check(files, sample)
     log(f"Lambda runtime: {runtime_check}")
 
-    # Every check passed: write the files (each atomically), then the card, then publish.
+    # Every check passed: write the files (each atomically), score the test split once, document.
     for name, data in files.items():
         save_onnx(onnx.load_from_string(data), run_dir / name)
     if not keep:
         (run_dir / INT8_FILE).unlink(missing_ok=True)  # a stale int8 from an earlier export
-    chosen_path = run_dir / (INT8_FILE if keep else MODEL_FILE)
-    chosen_info = ModelContract.from_metadata(
-        {p.key: p.value for p in onnx.load(str(chosen_path)).metadata_props}
-    ).info
+    served_path = run_dir / (INT8_FILE if keep else MODEL_FILE)
+    test = _score_test(served_path, manifest, labels, temperature, run_dir, log)
+    metrics = _metrics(ckpt, fp32, int8_stats, verdict, served, temperature, test)
+    reports.write_json(run_dir / METRICS_FILE, metrics)
     card = CardFacts(
-        labels=inputs.labels,
-        spec=spec,
-        info=chosen_info,
-        split_counts=_split_counts(inputs.manifest),
-        data_root=inputs.manifest.root,
-        fp32=fp32,
-        int8=int8_stats,
-        chosen=chosen,
-        decision=decision,
-        parity=("passed: " + parity.summary()),
-        runtime_check=runtime_check,
-        options=inputs.payload.get("options") or {},
-    )
+        labels=labels, spec=ckpt.spec, checkpoint=ckpt, manifest=manifest, fp32=fp32,
+        int8=int8_stats, served=served, decision=decision, parity="passed: " + parity.summary(),
+        runtime_check=runtime_check, metrics=metrics,
+    )  # fmt: skip
     card_path = atomic_write_text(run_dir / CARD_FILE, render_model_card(card))
-    published = publish_model(chosen_path, publish_to or PUBLISHED_MODEL) if publish else None
+    reports.write_report(
+        run_dir, ckpt, manifest, balance_mode(config, manifest.counts()["train"]), metrics
+    )
+    published = publish_model(served_path, publish_to or PUBLISHED_MODEL) if publish else None
 
     for stats in (fp32, int8_stats):
         if stats:
             log(
-                f"{stats.precision}: {stats.size_mb:6.2f} MB  test accuracy {stats.accuracy:6.2f}%  "
-                f"single-image latency {stats.latency_ms:6.1f} ms"
+                f"{stats.precision}: {stats.size_mb:6.2f} MB  val balanced accuracy "
+                f"{stats.val_balanced_accuracy:.3f}  single-image latency {stats.latency_ms:6.1f} ms"
             )
     log(decision)
     log(f"wrote {run_dir / MODEL_FILE}" + (f" and {run_dir / INT8_FILE}" if keep else ""))
+    log(reports.test_line(test, served))
     log(f"model card: {card_path}")
     if published:
         digest = hashlib.sha256(published.read_bytes()).hexdigest()[:12]
-        log(f"published {chosen} model to {published} (sha256 {digest})")
+        log(f"published {served} model to {published} (sha256 {digest})")
     return ExportResult(
         run_dir=run_dir,
         model_path=run_dir / MODEL_FILE,
         int8_path=run_dir / INT8_FILE if keep else None,
-        chosen_path=chosen_path,
-        chosen=chosen,
+        served_path=served_path,
+        served=served,
         published_path=published,
         card_path=card_path,
         fp32=fp32,
         int8=int8_stats,
         decision=decision,
+        temperature=temperature,
         parity=parity,
         runtime_check=runtime_check,
+        test=test,
     )
 
 
-_QUANT_NOTE = "static QDQ, per-channel int8 weights, uint8 activations, MinMax calibration"
+def _score_test(
+    served_path: Path,
+    manifest: Manifest,
+    labels: Sequence[str],
+    temperature: float,
+    run_dir: Path,
+    log: Log,
+) -> dict[str, Any] | None:
+    """The served model on the test split, through the API's path: the run's unbiased figure."""
+    items = manifest.split("test")
+    if not items:
+        return None
+    evaluation = evaluate_items(Predictor.from_path(served_path), items)
+    summary = write_evaluation(
+        run_dir / TEST_DIR,
+        evaluation,
+        labels,
+        title=f"test split, served model ({served_path.name})",
+    )
+    targets = np.asarray(evaluation.targets)
+    before = uncalibrated(evaluation.probabilities, temperature)
+    return {
+        **summary.to_dict(),
+        "ece_before_temperature": expected_calibration_error(before, targets),
+        "ece": expected_calibration_error(evaluation.probabilities, targets),
+    }
+
+
+def _metrics(
+    ckpt: Checkpoint,
+    fp32: ModelStats,
+    int8: ModelStats | None,
+    verdict: Int8Decision | None,
+    served: str,
+    temperature: float,
+    test: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """metrics.json: the served model's test figures first, then how it was chosen (on val)."""
+    return {
+        "served": served,
+        "test": test,
+        "no_test_note": None if test else reports.NO_TEST,
+        "val": {
+            "best_epoch": ckpt.best_epoch,
+            "weight_decay": ckpt.weight_decay,
+            **ckpt.val_metrics,
+        },
+        "temperature": temperature,
+        "int8": None
+        if verdict is None or int8 is None
+        else {
+            "kept": verdict.keep,
+            "agreement": verdict.agreement,
+            "agreement_images": verdict.images,
+            "val_balanced_accuracy_drop": verdict.drop,
+            "reason": verdict.reason,
+        },
+        "files": {s.precision: dataclasses.asdict(s) for s in (fp32, int8) if s is not None},
+    }
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m trainer.export",
-        description="Export a trained run to ONNX (parity-gated), quantize to INT8, publish.",
+        description="Export a trained run to ONNX (parity-gated), quantize to INT8, score the "
+        "test split once with the served model, publish.",
     )
     parser.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a trainer.fit run folder")
     parser.add_argument(
-        "--publish", action="store_true", help=f"copy the chosen model to {PUBLISHED_MODEL}"
-    )
-    parser.add_argument("--no-int8", dest="int8", action="store_false", help="skip INT8")
-    parser.add_argument(
-        "--int8-max-drop",
-        type=float,
-        default=DEFAULT_MAX_DROP,
-        metavar="POINTS",
-        help="largest test-accuracy loss (percentage points) for which int8 is served (default 1.0)",
+        "--publish", action="store_true", help=f"copy the served model to {PUBLISHED_MODEL}"
     )
     parser.add_argument(
-        "--calibration-images",
-        type=int,
-        default=DEFAULT_CALIBRATION,
-        metavar="N",
-        help=f"training images used to calibrate INT8 (default {DEFAULT_CALIBRATION})",
-    )
+        "--no-int8", dest="int8", action="store_false", default=None,
+        help="fp32 only, whatever the run's --int8 setting",
+    )  # fmt: skip
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     return parser
 
 
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
-    if args.int8_max_drop < 0 or args.calibration_images < 1:
-        raise UsageError("--int8-max-drop must be >= 0 and --calibration-images >= 1")
-    export_run(
-        args.run_dir,
-        publish=args.publish,
-        int8=args.int8,
-        int8_max_drop=args.int8_max_drop,
-        calibration_images=args.calibration_images,
-    )
+    export_run(args.run_dir, publish=args.publish, int8=args.int8)
     return 0
 
 

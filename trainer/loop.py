@@ -1,4 +1,11 @@
-"""The training engine: epochs over images or over cached backbone features, and evaluation.
+"""The training engine: epochs over images or over cached backbone features, and val logits.
+
+With a frozen backbone the expensive part (the backbone's forward pass) does not change from one
+epoch to the next, so the features of K views of every training image (the first exactly as
+served, the others augmented) are computed once and the head trains from that cache in
+milliseconds per epoch. That also makes it cheap to train several heads side by side, one per
+weight decay, and keep whichever val prefers: :class:`Heads` holds them, each in its own optimizer
+parameter group, so one step updates each exactly as if it trained alone.
 
 Randomness is reseeded from ``(seed, epoch)`` at the start of every epoch (shuffling, augmentation,
 dropout), so an epoch run after ``--resume`` is the same epoch an uninterrupted run would have run.
@@ -9,7 +16,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
@@ -22,21 +28,16 @@ Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
 
 @dataclass
 class Phase:
-    """Totals of one pass: mean loss, accuracy, images, wall seconds, seconds in the backbone."""
+    """Totals of one training pass: mean loss, accuracy, images, wall seconds."""
 
     loss: float
     accuracy: float
     images: int
     seconds: float
-    backbone_seconds: float = 0.0
 
     @property
     def images_per_s(self) -> float:
         return self.images / self.seconds if self.seconds else 0.0
-
-    @property
-    def backbone_images_per_s(self) -> float:
-        return self.images / self.backbone_seconds if self.backbone_seconds else 0.0
 
 
 @dataclass
@@ -44,7 +45,6 @@ class Engine:
     """What every pass needs besides the data."""
 
     device: torch.device
-    criterion: nn.Module
     progress: bool = True
 
     @property
@@ -86,6 +86,17 @@ class Optim:
             self.scheduler.step()
 
 
+class Heads(nn.Module):
+    """``G`` independent heads over the same features; ``forward`` returns ``(G, N, classes)``."""
+
+    def __init__(self, make: Callable[[], nn.Module], count: int):
+        super().__init__()
+        self.heads = nn.ModuleList(make() for _ in range(count))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return torch.stack([head(features) for head in self.heads])
+
+
 def epoch_seed(seed: int, epoch: int, stream: int = 0) -> int:
     return (seed * 1_000_003 + epoch * 101 + stream) % (2**63)
 
@@ -125,14 +136,21 @@ def make_loader(
     )
 
 
+def multi_head_loss(
+    logits: torch.Tensor, targets: torch.Tensor, criterion: nn.Module
+) -> torch.Tensor:
+    """The sum of each head's loss: its gradient for one head's weights is that head's own."""
+    return sum((criterion(g, targets) for g in logits), torch.zeros((), device=logits.device))
+
+
 def _fit(
     engine: Engine,
     batches: Batches,
     total: int,
     forward: Callable[[torch.Tensor], torch.Tensor],
+    criterion: nn.Module,
     optim: Optim,
     desc: str,
-    timer: list[float],
 ) -> Phase:
     start = time.perf_counter()
     loss_sum, correct, seen = 0.0, 0, 0
@@ -141,37 +159,23 @@ def _fit(
         inputs = inputs.to(engine.device, non_blocking=True)
         targets = targets.to(engine.device, non_blocking=True)
         with engine.autocast():
-            logits = forward(inputs)
-            loss = engine.criterion(logits, targets)
+            logits = forward(inputs)  # (G, B, C)
+            loss = multi_head_loss(logits, targets, criterion)
         optim.step(loss)
-        n = len(targets)
-        loss_sum += float(loss.detach()) * n
-        correct += int((logits.argmax(1) == targets).sum())
+        n, heads = len(targets), logits.shape[0]
+        loss_sum += float(loss.detach()) / heads * n
+        correct += int((logits.argmax(2) == targets).sum()) / heads
         seen += n
         if hasattr(bar, "set_postfix"):
             bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
-    seconds = time.perf_counter() - start
-    return Phase(loss_sum / max(seen, 1), correct / max(seen, 1), seen, seconds, sum(timer))
+    return Phase(loss_sum / max(seen, 1), correct / max(seen, 1), seen, time.perf_counter() - start)
 
 
-def _timed(fn: Callable[[torch.Tensor], torch.Tensor], timer: list[float], device: torch.device):
-    """Wrap ``fn`` so the seconds spent in it accumulate in ``timer``."""
-
-    def run(x: torch.Tensor) -> torch.Tensor:
-        start = time.perf_counter()
-        out = fn(x)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        timer.append(time.perf_counter() - start)
-        return out
-
-    return run
-
-
-def train_epoch(
+def train_image_epoch(
     engine: Engine,
     model: Classifier,
     loader: DataLoader,
+    criterion: nn.Module,
     optim: Optim,
     *,
     frozen: bool,
@@ -179,28 +183,23 @@ def train_epoch(
 ) -> Phase:
     """One epoch over augmented images. A frozen backbone runs without autograd."""
     model.train()
-    timer: list[float] = []
-    if frozen:
 
-        @torch.no_grad()
-        def backbone(x: torch.Tensor) -> torch.Tensor:
-            return model.features(x)
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        if frozen:
+            with torch.no_grad():
+                features = model.features(x)
+            return model.head(features)[None]
+        return model(x)[None]
 
-        timed = _timed(backbone, timer, engine.device)
-
-        def forward(x: torch.Tensor) -> torch.Tensor:
-            return model.head(timed(x))
-
-    else:
-        forward = model
-    return _fit(engine, loader, len(loader), forward, optim, desc, timer)
+    return _fit(engine, loader, len(loader), forward, criterion, optim, desc)
 
 
 def train_cached_epoch(
     engine: Engine,
-    head: nn.Module,
+    heads: Heads,
     features: torch.Tensor,
     labels: torch.Tensor,
+    criterion: nn.Module,
     optim: Optim,
     *,
     batch_size: int,
@@ -208,8 +207,8 @@ def train_cached_epoch(
     sample_weights: torch.Tensor | None,
     desc: str,
 ) -> Phase:
-    """One epoch of the head over cached features ``(K, N, F)``: each image shows one random view."""
-    head.train()
+    """One epoch of the heads over cached features ``(K, N, F)``: each image shows a random view."""
+    heads.train()
     generator = seed_everything(seed)
     views, n = features.shape[0], features.shape[1]
     if sample_weights is not None:
@@ -222,70 +221,38 @@ def train_cached_epoch(
         for idx in (order[i : i + batch_size] for i in range(0, n, batch_size))
     )
     total = (n + batch_size - 1) // batch_size
-    return _fit(engine, batches, total, head, optim, desc, [])
-
-
-@dataclass
-class Predictions:
-    phase: Phase
-    probabilities: np.ndarray  # (N, C) softmax
-    targets: np.ndarray  # (N,)
+    return _fit(engine, batches, total, heads, criterion, optim, desc)
 
 
 @torch.no_grad()
-def _predict(
-    engine: Engine, batches: Batches, total: int, forward: Callable, desc: str, timer: list[float]
-) -> Predictions:
-    start = time.perf_counter()
-    loss_sum, probs, targets = 0.0, [], []
-    for inputs, y in engine.bar(batches, total, desc):
-        inputs, y = inputs.to(engine.device), y.to(engine.device)
-        with engine.autocast():
-            logits = forward(inputs)
-            loss_sum += float(engine.criterion(logits, y)) * len(y)
-        probs.append(torch.softmax(logits.float(), 1).cpu())
-        targets.append(y.cpu())
-    seconds = time.perf_counter() - start
-    p = torch.cat(probs).numpy() if probs else np.zeros((0, 0), np.float32)
-    t = torch.cat(targets).numpy() if targets else np.zeros(0, np.int64)
-    n = len(t)
-    accuracy = float((p.argmax(1) == t).mean()) if n else 0.0
-    return Predictions(Phase(loss_sum / max(n, 1), accuracy, n, seconds, sum(timer)), p, t)
-
-
-def evaluate(engine: Engine, model: Classifier, loader: DataLoader, desc: str) -> Predictions:
-    """Predictions on ``loader``; the backbone's share of the time is measured separately."""
-    model.eval()
-    timer: list[float] = []
-    timed = _timed(model.features, timer, engine.device)
-    return _predict(engine, loader, len(loader), lambda x: model.head(timed(x)), desc, timer)
-
-
-def evaluate_cached(
-    engine: Engine, head: nn.Module, features: torch.Tensor, labels: torch.Tensor, batch_size: int
-) -> Predictions:
-    head.eval()
-    n = len(labels)
-    batches = (
-        (features[i : i + batch_size], labels[i : i + batch_size]) for i in range(0, n, batch_size)
-    )
-    return _predict(engine, batches, (n + batch_size - 1) // batch_size, head, "test", [])
+def head_logits(heads: Heads, features: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """``(G, N, classes)`` logits of every head on cached features, in eval mode."""
+    heads.eval()
+    return torch.cat(
+        [heads(features[i : i + batch_size]) for i in range(0, len(features), batch_size)], dim=1
+    ).float()
 
 
 @torch.no_grad()
 def extract_features(
     engine: Engine, model: Classifier, loader: DataLoader, desc: str
-) -> tuple[torch.Tensor, torch.Tensor, Phase]:
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Backbone features ``(N, F)`` and labels of every image in ``loader`` (in loader order)."""
     model.eval()
-    start = time.perf_counter()
-    timer: list[float] = []
-    timed = _timed(model.features, timer, engine.device)
     feats, labels = [], []
     for inputs, y in engine.bar(loader, len(loader), desc):
         with engine.autocast():
-            feats.append(timed(inputs.to(engine.device)).float())
+            feats.append(model.features(inputs.to(engine.device)).float().cpu())
         labels.append(y)
-    features, targets = torch.cat(feats), torch.cat(labels)
-    phase = Phase(0.0, 0.0, len(targets), time.perf_counter() - start, sum(timer))
-    return features, targets, phase
+    return torch.cat(feats), torch.cat(labels)
+
+
+@torch.no_grad()
+def image_logits(engine: Engine, model: Classifier, loader: DataLoader, desc: str) -> torch.Tensor:
+    """``(1, N, classes)`` logits of the whole model on ``loader``'s images, in eval mode."""
+    model.eval()
+    out = []
+    for inputs, _ in engine.bar(loader, len(loader), desc):
+        with engine.autocast():
+            out.append(model(inputs.to(engine.device)).float().cpu())
+    return torch.cat(out)[None]

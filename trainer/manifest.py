@@ -1,30 +1,36 @@
 """The split manifest: which file is in which split with which label, so a run can be reproduced.
 
-Written by ``trainer.fit`` as ``RUN_DIR/split.json``; read by ``trainer.export`` (parity gate,
-calibration) and by ``--resume``. Format::
+Written by ``trainer.fit`` as ``RUN_DIR/split.json``; read by ``trainer.export`` (calibration,
+the val gates, the final test score) and by ``--resume``. Format::
 
-    {"version": 1, "root": "/abs/data/root", "labels": [...], "seed": 0, "test_fraction": 0.3,
-     "presplit": false,
+    {"version": 2, "root": "/abs/data/root", "labels": [...], "seed": 0, "val_fraction": 0.2,
+     "test_fraction": 0.2, "presplit": false, "notes": ["..."],
      "items": [{"path": "Flying Birds/a.jpg", "label": "Flying Birds", "split": "train",
-                "sha256": "..."}, ...]}
+                "sha256": "...", "group": 12}, ...],
+     "duplicates": [["Flying Birds/a.jpg", "Flying Birds/a_copy.png"], ...]}
+
+``group`` ties near-duplicates together (one split per group); ``duplicates`` lists every group
+with more than one file, for people.
 """
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from trainer.atomic import atomic_write_text
 
 FILENAME = "split.json"
+SPLITS = ("train", "val", "test")
 
 
 @dataclass(frozen=True)
 class Item:
     path: str  # relative to the manifest root
     label: str
-    split: str  # "train" or "test"
+    split: str  # "train", "val" or "test"
     sha256: str
+    group: int = -1  # near-duplicate group id; -1: none recorded
 
 
 @dataclass(frozen=True)
@@ -33,8 +39,11 @@ class Manifest:
     labels: tuple[str, ...]
     items: tuple[Item, ...]
     seed: int
+    val_fraction: float
     test_fraction: float
     presplit: bool = False
+    notes: tuple[str, ...] = ()  # classes too small for a split, and the like
+    duplicates: tuple[tuple[str, ...], ...] = field(default=())
 
     def split(self, name: str) -> list[tuple[Path, int]]:
         """``(absolute path, label index)`` for every item of split ``name``, in manifest order."""
@@ -42,10 +51,22 @@ class Manifest:
         root = Path(self.root)
         return [(root / it.path, index[it.label]) for it in self.items if it.split == name]
 
+    def counts(self) -> dict[str, dict[str, int]]:
+        """``{split: {label: count}}`` with every label present in every split."""
+        return {
+            split: {
+                label: sum(1 for it in self.items if it.split == split and it.label == label)
+                for label in self.labels
+            }
+            for split in SPLITS
+        }
+
     def to_json(self) -> str:
         data = asdict(self)
         data["labels"] = list(self.labels)
-        return json.dumps({"version": 1, **data}, indent=1, sort_keys=True)
+        data["notes"] = list(self.notes)
+        data["duplicates"] = [list(g) for g in self.duplicates]
+        return json.dumps({"version": 2, **data}, indent=1, sort_keys=True)
 
     def sha256(self) -> str:
         return hashlib.sha256(self.to_json().encode("utf-8")).hexdigest()
@@ -56,13 +77,16 @@ class Manifest:
     @classmethod
     def load(cls, run_dir: str | Path) -> "Manifest":
         data = json.loads((Path(run_dir) / FILENAME).read_text(encoding="utf-8"))
-        if data.get("version") != 1:
+        if data.get("version") != 2:
             raise ValueError(f"unsupported split manifest version {data.get('version')!r}")
         return cls(
             root=data["root"],
             labels=tuple(data["labels"]),
             items=tuple(Item(**it) for it in data["items"]),
             seed=int(data["seed"]),
+            val_fraction=float(data["val_fraction"]),
             test_fraction=float(data["test_fraction"]),
             presplit=bool(data.get("presplit", False)),
+            notes=tuple(data.get("notes", ())),
+            duplicates=tuple(tuple(g) for g in data.get("duplicates", ())),
         )

@@ -1,8 +1,9 @@
 """Backbones from torchvision with the project's classification head.
 
 A :class:`Classifier` is ``backbone`` (pretrained convolutional features + global average pool,
-returning ``(N, F)``) followed by ``head`` (dropout -> Linear(F, 256) -> ReLU -> dropout ->
-Linear(256, n_classes)). Its ``forward`` returns logits; export adds the softmax.
+returning ``(N, F)``) followed by ``head``: ``linear`` (dropout -> Linear(F, n_classes)) or ``mlp``
+(dropout -> Linear(F, 256) -> ReLU -> dropout -> Linear(256, n_classes)). Its ``forward`` returns
+logits; export adds the temperature and the softmax.
 """
 
 from collections.abc import Callable
@@ -47,20 +48,69 @@ ARCHS: dict[str, Arch] = {
 }
 
 
-class Classifier(nn.Module):
-    def __init__(self, arch: str, blocks: list[nn.Module], n_classes: int, dropout: float = 0.2):
+class Standardize(nn.Module):
+    """``(x - mean) / std`` per feature, with statistics measured on the training features.
+
+    Backbones' pooled features differ in scale by orders of magnitude (a random-init MobileNetV2's
+    are ~1e-9, ImageNet's ~1), and the head's weight decay and learning rate mean different things
+    at each; standardised, one setting fits all. Identity until :meth:`fit` is called, and
+    exported as it is (a Sub and a Div per image).
+    """
+
+    def __init__(self, features: int):
         super().__init__()
-        self.arch = arch
-        self.blocks = nn.ModuleList(blocks)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        in_features = ARCHS[arch].features
-        self.head = nn.Sequential(
+        self.register_buffer("mean", torch.zeros(features))
+        self.register_buffer("std", torch.ones(features))
+
+    @torch.no_grad()
+    def fit(self, features: torch.Tensor) -> None:
+        """Statistics of ``features`` ``(..., F)``: every row of every view."""
+        flat = features.reshape(-1, features.shape[-1]).double()
+        std = flat.std(0)
+        # A feature that never varies (a dead unit) is divided by a small typical scale, not 0.
+        floor = float(std.mean()) * 1e-3 if float(std.mean()) > 0 else 1.0
+        self.mean.copy_(flat.mean(0))
+        self.std.copy_(std.clamp_min(floor))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+
+def make_head(
+    in_features: int, n_classes: int, kind: str = "linear", dropout: float = 0.2
+) -> nn.Module:
+    """The trainable classifier on pooled backbone features, which it standardises first."""
+    if kind == "linear":
+        return nn.Sequential(
+            Standardize(in_features), nn.Dropout(dropout), nn.Linear(in_features, n_classes)
+        )
+    if kind == "mlp":
+        return nn.Sequential(
+            Standardize(in_features),
             nn.Dropout(dropout),
             nn.Linear(in_features, HEAD_HIDDEN),
             nn.ReLU(inplace=True),
             nn.Dropout(dropout),
             nn.Linear(HEAD_HIDDEN, n_classes),
         )
+    raise ValueError(f"unknown head {kind!r}")
+
+
+class Classifier(nn.Module):
+    def __init__(
+        self,
+        arch: str,
+        blocks: list[nn.Module],
+        n_classes: int,
+        head: str = "linear",
+        dropout: float = 0.2,
+    ):
+        super().__init__()
+        self.arch = arch
+        self.blocks = nn.ModuleList(blocks)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.pool_features = ARCHS[arch].features
+        self.head = make_head(self.pool_features, n_classes, head, dropout)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Pooled backbone features ``(N, F)``."""
@@ -120,8 +170,8 @@ def load_torchvision(arch: str, weights: str) -> nn.Module:
 
 
 def build_model(
-    arch: str, n_classes: int, weights: str = "imagenet", dropout: float = 0.2
+    arch: str, n_classes: int, weights: str = "imagenet", head: str = "linear", dropout: float = 0.2
 ) -> Classifier:
     """The classifier for ``arch`` with ``weights`` in its backbone and a fresh head."""
     base = load_torchvision(arch, weights)
-    return Classifier(arch, ARCHS[arch].blocks(base), n_classes, dropout)
+    return Classifier(arch, ARCHS[arch].blocks(base), n_classes, head, dropout)

@@ -1,13 +1,13 @@
 """``model_card.md``: what the exported model is, how well it does, and what it must not be used for."""
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from shared import PreprocessSpec
-from trainer.metrics import per_class
+from trainer import reports
+from trainer.checkpoint import Checkpoint
+from trainer.manifest import Manifest
 
 
 @dataclass(frozen=True)
@@ -16,9 +16,8 @@ class ModelStats:
 
     precision: str  # "fp32" or "int8"
     size_bytes: int
-    accuracy: float  # test top-1, percent
+    val_balanced_accuracy: float  # a fraction
     latency_ms: float  # median single-image onnxruntime latency on this machine
-    confusion: np.ndarray = field(repr=False)  # rows = true label, columns = prediction
 
     @property
     def size_mb(self) -> float:
@@ -29,117 +28,99 @@ class ModelStats:
 class CardFacts:
     labels: Sequence[str]
     spec: PreprocessSpec
-    info: Mapping[str, Any]  # the chosen model's skyclass.info
-    split_counts: Mapping[str, Mapping[str, int]]  # split -> label -> images
-    data_root: str
+    checkpoint: Checkpoint
+    manifest: Manifest
     fp32: ModelStats
     int8: ModelStats | None
-    chosen: str
+    served: str
     decision: str
     parity: str
     runtime_check: str
-    options: Mapping[str, Any] = field(default_factory=dict)
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return lines
-
-
-def _per_class(labels: Sequence[str], confusion: np.ndarray) -> list[list[object]]:
-    table = per_class(confusion, labels)
-    return [
-        [
-            label,
-            int(row["support"]),
-            f"{100 * row['precision']:.1f}%",
-            f"{100 * row['recall']:.1f}%",
-            f"{row['f1']:.3f}",
-        ]
-        for label, row in table.items()
-    ]
+    metrics: Mapping[str, Any]  # metrics.json
 
 
 def render_model_card(facts: CardFacts) -> str:
-    labels = list(facts.labels)
-    chosen = facts.int8 if facts.chosen == "int8" and facts.int8 else facts.fp32
-    info = facts.info
-    out = [
-        f"# skyclass model card: {info.get('model_version', '?')}",
+    ckpt, c, m = facts.checkpoint, facts.checkpoint.config, facts.metrics
+    test = m.get("test")
+    lines = [
+        f"# Model card: {ckpt.info.run_id}",
         "",
-        "Tells **" + "**, **".join(labels) + "** apart in a photo. One ONNX file "
-        "(`model.onnx`, fp32; `model.int8.onnx` when kept) carries its labels, preprocessing and "
-        "these facts in its metadata (`skyclass.*`).",
+        f"Classifies photos into {len(facts.labels)} classes: {', '.join(facts.labels)}. "
+        f"Served file: `{'model.int8.onnx' if facts.served == 'int8' else 'model.onnx'}` "
+        f"({facts.served}).",
         "",
-        "## Served model",
-        "",
-        f"- served: **{facts.chosen}**; {facts.decision}",
-        f"- run `{info.get('run_id', '?')}`, created {info.get('created', '?')}, "
-        f"git commit `{info.get('git_commit', '?')}`, architecture `{info.get('arch', '?')}`",
-        f"- best epoch {info.get('epoch', '?')}; split manifest sha256 "
-        f"`{info.get('split_manifest_sha256', '?')}`",
-        "- input `input`: float32 `[N, 3, "
-        f"{facts.spec.crop}, {facts.spec.crop}]` (dynamic batch); output `probabilities`: "
-        f"`[N, {len(labels)}]`, softmax already applied, columns in the label order below",
-        "",
-        "## Data",
-        "",
-        f"Images from `{facts.data_root}`, split recorded in `split.json`.",
+        "## How well it does (test split, scored once by the served model)",
         "",
     ]
-    splits = sorted(facts.split_counts)
-    out += _table(
-        ["class", *splits],
-        [[label, *(facts.split_counts[s].get(label, 0) for s in splits)] for label in labels],
-    )
-    out += ["", "## Metrics (test split)", ""]
-    variants = [facts.fp32, *([facts.int8] if facts.int8 else [])]
-    out += _table(
-        ["model", "test accuracy", "file size", "single-image latency (median)"],
-        [
-            [v.precision, f"{v.accuracy:.2f}%", f"{v.size_mb:.2f} MB", f"{v.latency_ms:.1f} ms"]
-            for v in variants
-        ],
-    )
-    out += ["", f"Per class ({chosen.precision}):", ""]
-    out += _table(
-        ["class", "test images", "precision", "recall", "F1"], _per_class(labels, chosen.confusion)
-    )
-    out += ["", f"Confusion matrix ({chosen.precision}; rows: true class, columns: predicted):", ""]
-    out += _table(
-        ["true \\ predicted", *labels],
-        [[label, *map(int, chosen.confusion[i])] for i, label in enumerate(labels)],
-    )
-    out += [
+    lines += reports.test_section(test, facts.labels) if test else [reports.NO_TEST, ""]
+    lines += [
+        "## Calibration",
+        "",
+        f"Softmax temperature {m['temperature']:.3f}, fitted on val and folded into the graph "
+        "(probabilities only; no decision changes).",
+    ]
+    if test:
+        lines.append(
+            f"Expected calibration error on test (15 bins): {test['ece_before_temperature']:.3f} "
+            f"before, **{test['ece']:.3f}** after; reliability diagram: "
+            f"`{reports.TEST_DIR}/reliability.png`."
+        )
+    lines += [
+        "",
+        "## How it was chosen (val split; these figures chose the model and are optimistic)",
+        "",
+        f"Epoch {ckpt.best_epoch} of {c.epochs}, weight decay {ckpt.weight_decay:g}, selected by "
+        f"val {c.select.replace('_', ' ')}: "
+        + ", ".join(f"{k.replace('_', ' ')} {v:.3f}" for k, v in ckpt.val_metrics.items())
+        + ".",
+        "",
+        "| file | size | val balanced accuracy | single-image latency (this machine) |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for stats in (facts.fp32, facts.int8):
+        if stats:
+            lines.append(
+                f"| {stats.precision} | {stats.size_mb:.2f} MB | {stats.val_balanced_accuracy:.3f}"
+                f" | {stats.latency_ms:.1f} ms |"
+            )
+    lines += [
+        "",
+        f"INT8: {facts.decision}.",
+        "",
+        "## Training data",
+        "",
+        f"`{facts.manifest.root}` ({reports.layout(facts.manifest)}).",
+        "",
+        *reports.counts_table(facts.manifest.counts()),
+        "",
+        *(f"- {note}" for note in facts.manifest.notes),
+        "",
+        "## Model and input",
+        "",
+        f"- {c.arch} ({ckpt.info.weights_used} weights), {c.head} head; "
+        f"{'frozen backbone' if c.frozen else 'fine-tuned backbone'}",
+        f"- Input: decode (EXIF orientation applied, RGB), resize shorter side to "
+        f"{facts.spec.resize} (bilinear), center crop {facts.spec.crop}, normalise with mean "
+        f"{facts.spec.mean} and std {facts.spec.std}; float32 `[N, 3, {facts.spec.crop}, "
+        f"{facts.spec.crop}]` named `input`.",
+        "- Output `probabilities`: float32 `[N, classes]`, temperature-scaled softmax inside the "
+        "graph, columns in label order.",
+        f"- Git commit `{ckpt.info.git_commit}`, run created {ckpt.info.created}.",
         "",
         "## Checks",
         "",
-        f"- parity gate (PyTorch vs ONNX fp32 on the test split): {facts.parity}",
+        f"- Parity with PyTorch: {facts.parity}",
         f"- Lambda runtime: {facts.runtime_check}",
-        "",
-        "## Preprocessing",
-        "",
-        "`shared.decode` (EXIF orientation, RGB) then `shared.preprocess`: resize the shorter side "
-        f"to {facts.spec.resize} ({facts.spec.interpolation}, antialiased like Pillow), center-crop "
-        f"{facts.spec.crop}, scale to 0..1, normalise with mean {list(facts.spec.mean)} and std "
-        f"{list(facts.spec.std)}. The exact spec is in the model's `skyclass.preprocess` metadata.",
         "",
         "## Intended use and limits",
         "",
-        "- Intended: sorting single photos of one flying object against a sky into the "
-        f"{len(labels)} classes above, e.g. to triage camera footage; a human checks what matters.",
-        '- Every image gets one of these classes: there is no "none of these" answer, so '
-        "a car, a kite or an empty sky still comes back as the most similar class. Use the "
-        "probability as a confidence signal, not as a calibrated likelihood.",
-        "- Accuracy is measured on a held-out split of the same collection; photos from other "
-        "cameras, distances, weather or night conditions may do worse.",
-        "- Small or distant objects are hard after the resize to "
-        f"{facts.spec.resize}px; several objects in one image are not supported.",
-        "- Not for safety-critical decisions (airspace enforcement, countermeasures) on its own.",
+        "- Triage of photos that show one of the classes above. It always answers with one of "
+        "them: a photo of something else (an airliner, a kite) gets the closest class, however "
+        "unlike it is.",
+        "- Figures come from the data above; photos unlike it (other cameras, distances, "
+        "weather) may do worse. Classes with few test images have wide intervals: read them.",
+        "- Not for safety-critical decisions (airspace security, collision avoidance) without a "
+        "human in the loop.",
+        "",
     ]
-    if facts.options:
-        out += ["", "## Training options", "", "```"]
-        out += [f"{key}: {value}" for key, value in sorted(facts.options.items())]
-        out += ["```"]
-    return "\n".join(out) + "\n"
+    return "\n".join(lines)

@@ -1,8 +1,9 @@
 """PyTorch classifier -> one self-contained ONNX file that carries its own contract.
 
-The file loads on every onnxruntime the Lambda bundle ships: the python3.11 runtime is limited to
-onnxruntime 1.16.3, which accepts IR version <= 9 and opset <= 19, so we export opset 17 with the
-TorchScript-based exporter (IR 8) and check both numbers before writing.
+The graph ends in ``softmax(logits / T)`` with the fitted temperature ``T``, so the file's single
+output is the calibrated probabilities clients see. It is exported at opset 17 with the
+TorchScript-based exporter (IR 8), inside the limits the Lambda runtime's onnxruntime loads
+(``bundler.runtime``), which are checked before anything is written.
 """
 
 from pathlib import Path
@@ -12,13 +13,12 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
+from bundler.runtime import MAX_IR_VERSION, MAX_OPSET
 from shared.cli import UsageError
 from shared.model_contract import INPUT_NAME, OUTPUT_NAME, ModelContract
 from trainer.atomic import atomic_path
 
 OPSET = 17
-MAX_IR_VERSION = 9
-MAX_OPSET = 19
 
 
 class ExportError(UsageError):
@@ -26,21 +26,27 @@ class ExportError(UsageError):
 
 
 class WithSoftmax(nn.Module):
-    """Logits model -> probabilities, so the served file's single output is what clients see."""
+    """Logits model -> calibrated probabilities: the served file's single output."""
 
-    def __init__(self, model: nn.Module):
+    def __init__(self, model: nn.Module, temperature: float = 1.0):
         super().__init__()
         self.model = model
+        self.temperature = float(temperature)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self.model(x), dim=1)
+        logits = self.model(x)
+        if self.temperature != 1.0:
+            logits = logits / self.temperature
+        return torch.softmax(logits, dim=1)
 
 
-def to_onnx_model(model: nn.Module, contract: ModelContract) -> onnx.ModelProto:
+def to_onnx_model(
+    model: nn.Module, contract: ModelContract, temperature: float = 1.0
+) -> onnx.ModelProto:
     """Trace ``model`` (returning logits) in eval mode; return the ONNX proto with metadata."""
     import io
 
-    wrapped = WithSoftmax(model).eval()
+    wrapped = WithSoftmax(model, temperature).eval()
     example = torch.zeros((2, *contract.spec.input_shape), dtype=torch.float32)
     buffer = io.BytesIO()
     with torch.no_grad():
@@ -63,7 +69,7 @@ def to_onnx_model(model: nn.Module, contract: ModelContract) -> onnx.ModelProto:
 
 
 def check_compatible(proto: onnx.ModelProto) -> None:
-    """Refuse a model that onnxruntime 1.16.3 (python3.11 Lambda runtime) could not load."""
+    """Refuse a model the Lambda runtime's onnxruntime might not load (``bundler.runtime``)."""
     if proto.ir_version > MAX_IR_VERSION:
         raise ExportError(f"ONNX IR version {proto.ir_version} > {MAX_IR_VERSION}")
     for opset in proto.opset_import:
@@ -71,8 +77,8 @@ def check_compatible(proto: onnx.ModelProto) -> None:
             if opset.version > MAX_OPSET:
                 raise ExportError(f"ONNX opset {opset.version} > {MAX_OPSET}")
         else:
-            # onnxruntime 1.16.3 refuses to load a model that merely *imports* a domain version
-            # newer than it knows (e.g. ai.onnx.ml 5), even if no node uses it.
+            # An older onnxruntime refuses a model that merely *imports* a domain version newer
+            # than it knows (e.g. ai.onnx.ml 5), even if no node uses it; the graph needs none.
             raise ExportError(
                 f"ONNX model imports opset domain {opset.domain!r} v{opset.version}; "
                 "only the default domain is allowed (see prune_opset_imports)"
@@ -109,6 +115,8 @@ def save_onnx(proto: onnx.ModelProto, path: str | Path) -> Path:
     return Path(path)
 
 
-def export_onnx(model: nn.Module, contract: ModelContract, path: str | Path) -> Path:
+def export_onnx(
+    model: nn.Module, contract: ModelContract, path: str | Path, temperature: float = 1.0
+) -> Path:
     """Export ``model`` with ``contract`` in its metadata to ``path``; return the path."""
-    return save_onnx(to_onnx_model(model, contract), path)
+    return save_onnx(to_onnx_model(model, contract, temperature), path)

@@ -26,7 +26,6 @@ from shared.decode import DecodeError, decode
 from shared.model_contract import INPUT_NAME
 from shared.paths import REPO
 from shared.preprocess import normalize, resize_crop_planar
-from trainer.metrics import confusion_matrix
 from trainer.onnx_export import ExportError, load_session
 
 MAX_PROB_DIFF = 1e-4
@@ -80,36 +79,16 @@ def prepare_images(
     return PreparedImages(tuple(Path(p) for p, _ in items), labels, planes, spec)
 
 
-@dataclass(frozen=True)
-class Evaluation:
-    """Probabilities of one model on labelled images, and what follows from them."""
-
-    probabilities: np.ndarray  # float32 (N, classes)
-    labels: np.ndarray  # int64 (N,)
-
-    @property
-    def predictions(self) -> np.ndarray:
-        return self.probabilities.argmax(axis=1)
-
-    @property
-    def accuracy(self) -> float:
-        """Top-1 accuracy in percent."""
-        return float(100.0 * np.mean(self.predictions == self.labels)) if len(self.labels) else 0.0
-
-    def confusion(self) -> np.ndarray:
-        """``(classes, classes)`` counts: row = true label, column = prediction."""
-        return confusion_matrix(self.labels, self.predictions, self.probabilities.shape[1])
-
-
 def onnx_probabilities(
     session: ort.InferenceSession, images: PreparedImages, *, desc: str = "onnx"
-) -> Evaluation:
+) -> np.ndarray:
+    """float32 ``(N, classes)`` outputs of ``session`` on every prepared image."""
     out = []
     with tqdm(total=len(images), desc=desc, unit="img", leave=False, disable=None) as bar:
         for _, x in images.batches():
             out.append(session.run(None, {INPUT_NAME: x})[0])
             bar.update(len(x))
-    return Evaluation(np.concatenate(out).astype(np.float32), images.labels)
+    return np.concatenate(out).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -117,7 +96,7 @@ class ParityReport:
     images: int
     max_prob_diff: float
     top1_mismatches: tuple[Path, ...]
-    onnx: Evaluation  # the exported model's answers (identical top-1 to PyTorch when passed)
+    probabilities: np.ndarray  # the exported model's answers (same top-1 as PyTorch if passed)
 
     @property
     def passed(self) -> bool:
@@ -125,21 +104,29 @@ class ParityReport:
 
     def summary(self) -> str:
         return (
-            f"{self.images} test images, top-1 mismatches {len(self.top1_mismatches)}, "
+            f"{self.images} val and training images, top-1 mismatches {len(self.top1_mismatches)}, "
             f"max probability difference {self.max_prob_diff:.2e} (limit {MAX_PROB_DIFF:.0e})"
         )
 
 
 def compare(
-    model: nn.Module, session: ort.InferenceSession, images: PreparedImages
+    model: nn.Module,
+    session: ort.InferenceSession,
+    images: PreparedImages,
+    temperature: float = 1.0,
 ) -> ParityReport:
-    """Run both models on the same tensors; report (never raise) how far apart they are."""
+    """Run both models on the same tensors; report (never raise) how far apart they are.
+
+    ``model`` returns logits; the exported graph divides them by ``temperature`` before its
+    softmax, and so does the reference here.
+    """
     model = model.eval()
     torch_out, onnx_out = [], []
     with tqdm(total=len(images), desc="parity", unit="img", leave=False, disable=None) as bar:
         for _, x in images.batches():
             with torch.inference_mode():
-                torch_out.append(torch.softmax(model(torch.from_numpy(x)), dim=1).numpy())
+                logits = model(torch.from_numpy(x)) / temperature
+                torch_out.append(torch.softmax(logits, dim=1).numpy())
             onnx_out.append(session.run(None, {INPUT_NAME: x})[0])
             bar.update(len(x))
     reference = np.concatenate(torch_out)
@@ -154,17 +141,20 @@ def compare(
         images=len(images),
         max_prob_diff=diff,
         top1_mismatches=tuple(images.paths[i] for i in mismatched),
-        onnx=Evaluation(exported, images.labels),
+        probabilities=exported,
     )
 
 
 def check_parity(
-    model: nn.Module, session: ort.InferenceSession, images: PreparedImages
+    model: nn.Module,
+    session: ort.InferenceSession,
+    images: PreparedImages,
+    temperature: float = 1.0,
 ) -> ParityReport:
     """:func:`compare`, raising :class:`ParityError` with the numbers unless it passed."""
     if len(images) == 0:
-        raise ParityError("parity gate: the test split is empty, nothing to compare")
-    report = compare(model, session, images)
+        raise ParityError("parity gate: no val or training images to compare on")
+    report = compare(model, session, images, temperature)
     if not report.passed:
         shown = ", ".join(p.name for p in report.top1_mismatches[:5])
         more = f" (e.g. {shown})" if shown else ""

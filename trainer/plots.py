@@ -62,18 +62,31 @@ def image_grid_png(
     return _save(fig, path)
 
 
-def curves_png(path: Path, history: Sequence[dict[str, float]]) -> Path:
-    """Loss and accuracy per epoch, train vs test."""
+def curves_png(path: Path, history: Sequence[dict], select: str = "balanced_accuracy") -> Path:
+    """Per epoch: loss (train, val), accuracy (train, val), and the val selection metric of every
+    weight decay that trained (the kept epoch is the highest point)."""
     epochs = [h["epoch"] for h in history]
-    fig = Figure(figsize=(10, 3.6))
-    for k, metric in enumerate(("loss", "accuracy")):
-        ax = fig.add_subplot(1, 2, k + 1)
-        for split, style in (("train", "o-"), ("test", "s-")):
-            ax.plot(epochs, [h[f"{split}_{metric}"] for h in history], style, label=split)
+    fig = Figure(figsize=(14, 3.6))
+    panels = (
+        ("loss", ("train_loss", "val_loss")),
+        ("accuracy", ("train_accuracy", "val_accuracy")),
+    )
+    for k, (title, keys) in enumerate(panels):
+        ax = fig.add_subplot(1, 3, k + 1)
+        for key, style in zip(keys, ("o-", "s-"), strict=True):
+            ax.plot(epochs, [h[key] for h in history], style, markersize=3, label=key.split("_")[0])
         ax.set_xlabel("epoch")
-        ax.set_title(metric)
+        ax.set_title(title)
         ax.grid(alpha=0.3)
         ax.legend()
+    ax = fig.add_subplot(1, 3, 3)
+    for decay in history[0].get("by_weight_decay", {}) if history else ():
+        values = [h["by_weight_decay"][decay][select] for h in history]
+        ax.plot(epochs, values, "-", label=f"wd {decay}")
+    ax.set_xlabel("epoch")
+    ax.set_title(f"val {select.replace('_', ' ')}")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
     return _save(fig, path)
 
 

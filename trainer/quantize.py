@@ -7,6 +7,7 @@ float so the served probabilities are not rounded to 1/256 steps.
 """
 
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +28,6 @@ from trainer.onnx_export import ExportError, check_compatible, prune_opset_impor
 from trainer.parity import PreparedImages
 
 CALIBRATION_BATCH = 8
-DEFAULT_MAX_DROP = 1.0  # accuracy points int8 may lose against fp32 and still be served
 
 
 class _Calibration(CalibrationDataReader):
@@ -75,19 +75,40 @@ def quantize_int8(fp32: onnx.ModelProto, calibration: PreparedImages) -> onnx.Mo
     return proto
 
 
+MIN_AGREEMENT = 0.99  # top-1 agreement with fp32 on val and training images
+
+
 @dataclass(frozen=True)
 class Int8Decision:
     keep: bool
     reason: str
+    agreement: float  # share of val + training images where int8's top-1 equals fp32's
+    images: int  # how many images that share is over
+    drop: float  # fp32 minus int8 val balanced accuracy (a fraction)
 
 
-def decide_int8(fp32_accuracy: float, int8_accuracy: float, max_drop: float) -> Int8Decision:
-    """Keep int8 when it loses at most ``max_drop`` accuracy points against fp32."""
-    drop = fp32_accuracy - int8_accuracy
+def decide_int8(
+    fp32: np.ndarray,
+    int8: np.ndarray,
+    val_targets: np.ndarray,
+    n_val: int,
+    balanced_accuracy: Callable[[np.ndarray, np.ndarray], float],
+    max_drop_points: float,
+) -> Int8Decision:
+    """Keep int8 when its top-1 agrees with fp32 on >= 99% of the images (val first, then
+    training images) and its val balanced accuracy is at most ``max_drop_points`` below fp32's.
+
+    ``fp32``/``int8`` are probabilities on the same images, the first ``n_val`` of them val.
+    """
+    agreement = float(np.mean(fp32.argmax(1) == int8.argmax(1))) if len(fp32) else 0.0
+    fp32_bal = balanced_accuracy(fp32[:n_val], val_targets)
+    int8_bal = balanced_accuracy(int8[:n_val], val_targets)
+    drop = fp32_bal - int8_bal
     numbers = (
-        f"int8 test accuracy {int8_accuracy:.2f}% vs fp32 {fp32_accuracy:.2f}% "
-        f"(drop {drop:+.2f} points, limit {max_drop:.2f})"
+        f"top-1 agreement with fp32 {agreement:.1%} on {len(fp32)} val + training images "
+        f"(needs >= {MIN_AGREEMENT:.0%}); val balanced accuracy {int8_bal:.3f} vs fp32 "
+        f"{fp32_bal:.3f} (drop {100 * drop:+.2f} points, limit {max_drop_points:.2f})"
     )
-    if drop <= max_drop + 1e-9:
-        return Int8Decision(True, f"int8 kept: {numbers}")
-    return Int8Decision(False, f"int8 rejected, fp32 served: {numbers}")
+    keep = agreement >= MIN_AGREEMENT and drop <= max_drop_points / 100 + 1e-9
+    verdict = "int8 kept" if keep else "int8 rejected, fp32 served"
+    return Int8Decision(keep, f"{verdict}: {numbers}", agreement, len(fp32), drop)

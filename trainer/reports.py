@@ -1,37 +1,44 @@
-"""Everything a run writes for people: metrics tables, plots, misclassified grids and report.md.
+"""Everything a run writes for people: history, pictures of the data, and report.md.
 
-All files go through ``trainer.atomic`` (or ``trainer.plots``, which does too).
+``report.md`` leads with the served model's score on the test split (written by the export, the
+only time test is scored) and then says how the model was chosen on val. All files go through
+``trainer.atomic`` (or ``trainer.plots``, which does too).
 """
 
 import csv
 import io
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from PIL import Image
+import torch
 
 from trainer.atomic import atomic_write_text
-from trainer.images import load_rgb
-from trainer.metrics import confusion_matrix, per_class
-from trainer.plots import confusion_png, curves_png, image_grid_png
+from trainer.augment import denormalize
+from trainer.checkpoint import Checkpoint
+from trainer.config import TrainConfig
+from trainer.loop import make_loader
+from trainer.manifest import SPLITS, Manifest
+from trainer.plots import class_counts_png, curves_png, image_grid_png
 
-METRICS_CSV = "metrics.csv"
+HISTORY_CSV = "history.csv"
+HISTORY_JSON = "history.json"
 METRICS_JSON = "metrics.json"
-PER_CLASS_CSV = "per_class.csv"
-PER_CLASS_JSON = "per_class.json"
 CURVES = "curves.png"
-CONFUSION = "confusion_matrix.png"
 CLASS_COUNTS = "class_counts.png"
 SAMPLES = "samples.png"
 SKIPPED = "skipped.csv"
-OPTIONS = "options.json"
+CONFIG = "config.json"
+TIMING = "timing.json"
 REPORT = "report.md"
-IMBALANCE_RATIO = 1.5  # largest/smallest class above this gets a warning
-THUMB = 160  # pixels: the longer side of images in the misclassified grids
+TEST_DIR = "test"
+SAMPLE_GRID = 18
+NO_TEST = (
+    "No test split (`--test-fraction 0`, or no `test/` folder): no unbiased estimate of how well "
+    "this model does exists. The val figures chose the model and are optimistic."
+)
 
 
 def slug(label: str) -> str:
@@ -39,33 +46,42 @@ def slug(label: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", label.lower()).strip("_") or "class"
 
 
-def misclassified_name(label: str) -> str:
-    return f"misclassified_{slug(label)}.png"
-
-
-def _csv(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, columns, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue()
-
-
 def write_json(path: Path, data: Any) -> Path:
     return atomic_write_text(path, json.dumps(data, indent=1, sort_keys=True, default=str) + "\n")
 
 
-def write_history(run_dir: Path, history: Sequence[dict[str, Any]]) -> None:
-    """metrics.csv, metrics.json and curves.png for the epochs so far (rewritten each epoch)."""
+def write_history(
+    run_dir: Path, history: Sequence[dict[str, Any]], select: str, *, curves: bool = True
+) -> None:
+    """history.csv, history.json (and curves.png) for the epochs so far."""
     flat = [{k: v for k, v in h.items() if not isinstance(v, dict)} for h in history]
+    buffer = io.StringIO()
     columns = list(flat[0]) if flat else ["epoch"]
-    atomic_write_text(run_dir / METRICS_CSV, _csv(flat, columns))
-    write_json(run_dir / METRICS_JSON, list(history))
-    if history:
-        curves_png(run_dir / CURVES, history)
+    writer = csv.DictWriter(buffer, columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(flat)
+    atomic_write_text(run_dir / HISTORY_CSV, buffer.getvalue())
+    write_json(run_dir / HISTORY_JSON, list(history))
+    if history and curves:
+        curves_png(run_dir / CURVES, history, select)
 
 
-def class_table(counts: dict[str, dict[str, int]]) -> str:
+def layout(manifest: Manifest) -> str:
+    if manifest.presplit:
+        carved = (
+            ""
+            if manifest.val_fraction == 0
+            else f", val carved from train ({manifest.val_fraction:.0%})"
+        )
+        return "pre-split folders" + carved
+    return (
+        f"split train/val/test {1 - manifest.val_fraction - manifest.test_fraction:.0%}/"
+        f"{manifest.val_fraction:.0%}/{manifest.test_fraction:.0%} by class, seed {manifest.seed}, "
+        "near-duplicates kept together"
+    )
+
+
+def class_table(counts: Mapping[str, Mapping[str, int]]) -> str:
     labels = list(next(iter(counts.values())))
     width = max(len(label) for label in labels)
     lines = [f"  {'class':<{width}}  " + "  ".join(f"{s:>6}" for s in counts)]
@@ -76,155 +92,168 @@ def class_table(counts: dict[str, dict[str, int]]) -> str:
     return "\n".join(lines)
 
 
-def imbalance_warning(counts: dict[str, int], balance: str) -> str | None:
+def counts_table(counts: Mapping[str, Mapping[str, int]]) -> list[str]:
+    labels = list(next(iter(counts.values())))
+    lines = ["| class | " + " | ".join(SPLITS) + " |", "| --- |" + " ---: |" * len(SPLITS)]
+    lines += [f"| {lb} | " + " | ".join(str(counts[s][lb]) for s in SPLITS) + " |" for lb in labels]
+    return lines
+
+
+def balance_line(counts: Mapping[str, int], requested: str, resolved: str) -> str:
     smallest, largest = min(counts.values()), max(counts.values())
-    if smallest and largest / smallest > IMBALANCE_RATIO and balance == "none":
-        return (
-            f"warning: classes are imbalanced ({largest} vs {smallest} training images); "
-            "consider --balance sampler or --balance loss"
-        )
-    return None
+    ratio = f"largest/smallest training class {largest}/{smallest}"
+    if requested == "auto":
+        what = "class-weighted loss" if resolved == "loss" else "no balancing (within 1.5x)"
+        return f"balance auto: {what} ({ratio})"
+    return f"balance {resolved} ({ratio})"
 
 
-def per_class_table(table: dict[str, dict[str, float]]) -> str:
-    width = max(len(label) for label in table)
-    lines = [f"  {'class':<{width}}  precision  recall     f1  support"]
-    lines += [
-        f"  {label:<{width}}  {r['precision']:9.3f}  {r['recall']:6.3f}  {r['f1']:5.3f}  "
-        f"{r['support']:7d}"
-        for label, r in table.items()
-    ]
-    return "\n".join(lines)
+def data_pictures(run_dir: Path, manifest: Manifest, train_set: Any, config: TrainConfig) -> None:
+    """class_counts.png, and samples.png: augmented training images as the network sees them."""
+    class_counts_png(run_dir / CLASS_COUNTS, manifest.counts())
+    loader = make_loader(train_set, SAMPLE_GRID, seed=config.seed, workers=0, shuffle=True)
+    x, y = next(iter(loader))
+    image_grid_png(
+        run_dir / SAMPLES,
+        list(denormalize(x, config.spec)),
+        [manifest.labels[int(i)] for i in y],
+        f"augmented training samples ({config.augment.describe()})",
+    )
 
 
-def _thumbnail(path: Path) -> np.ndarray:
-    img = Image.fromarray(load_rgb(path))
-    img.thumbnail((THUMB, THUMB))
-    return np.asarray(img)
+def describe(config: TrainConfig, device: torch.device) -> str:
+    trainable = (
+        "backbone frozen, only the head trains"
+        if config.frozen
+        else f"last {'all' if config.unfreeze_last < 0 else config.unfreeze_last} backbone blocks "
+        f"fine-tuned (lr x{config.backbone_lr_scale:g})"
+    )
+    cache = f", {config.views} cached views" if config.frozen and config.views else ""
+    decays = ", ".join(f"{d:g}" for d in config.weight_decays)
+    return (
+        f"{config.arch} ({config.weights} weights), {config.head} head, {trainable}{cache}; "
+        f"input {config.resize}->{config.crop}; {config.optimizer} lr {config.learning_rate:g}, "
+        f"{config.scheduler}, weight decay {decays}; {config.epochs} epochs, best on val "
+        f"{config.select}; device {device}"
+    )
 
 
-def misclassified_grids(
-    run_dir: Path,
-    items: Sequence[tuple[Path, int]],
-    probabilities: np.ndarray,
-    labels: Sequence[str],
-    limit: int,
-) -> list[Path]:
-    """One grid per true class: its test images the model got wrong, most confident first."""
-    predicted = probabilities.argmax(1)
-    paths = []
-    for c, label in enumerate(labels):
-        wrong = [i for i, (_, y) in enumerate(items) if y == c and predicted[i] != c]
-        wrong.sort(key=lambda i: -probabilities[i, predicted[i]])
-        shown = wrong[:limit]
-        titles = [
-            f"{items[i][0].name[:22]}\ntrue {label}\npred {labels[predicted[i]]} "
-            f"{probabilities[i, predicted[i]]:.0%}"
-            for i in shown
-        ]
-        title = f"{label}: {len(wrong)} of {sum(1 for _, y in items if y == c)} test images misclassified"
-        if len(wrong) > len(shown):
-            title += f" (showing the {len(shown)} most confident)"
-        paths.append(
-            image_grid_png(
-                run_dir / misclassified_name(label),
-                [_thumbnail(items[i][0]) for i in shown],
-                titles,
-                title,
-                colors=["firebrick"] * len(shown),
-            )
-        )
-    return paths
+def _estimate(e: Mapping[str, Any] | None) -> str:
+    if not e or e.get("value") is None:
+        return "-"
+    return f"{e['value']:.1%} [{e['low']:.1%}, {e['high']:.1%}]"
 
 
-def final_reports(
-    run_dir: Path,
-    items: Sequence[tuple[Path, int]],
-    probabilities: np.ndarray,
-    labels: Sequence[str],
-    limit: int,
-) -> dict[str, dict[str, float]]:
-    """Confusion matrix, per-class table and misclassified grids for the kept (best) model."""
-    targets = np.array([y for _, y in items], dtype=np.int64)
-    cm = confusion_matrix(targets, probabilities.argmax(1), len(labels))
-    table = per_class(cm, labels)
-    accuracy = float(np.trace(cm) / max(cm.sum(), 1))
-    confusion_png(run_dir / CONFUSION, cm, labels, f"test set, accuracy {accuracy:.1%}")
-    rows = [{"class": label, **row} for label, row in table.items()]
-    columns = ["class", "precision", "recall", "f1", "support"]
-    atomic_write_text(run_dir / PER_CLASS_CSV, _csv(rows, columns))
-    write_json(run_dir / PER_CLASS_JSON, {"confusion_matrix": cm.tolist(), "per_class": table})
-    misclassified_grids(run_dir, items, probabilities, labels, limit)
-    return table
-
-
-def report_markdown(facts: dict[str, Any]) -> str:
-    """report.md: what was trained on what, how well, and where each artifact is."""
-    best = facts["best"]
+def test_section(test: Mapping[str, Any], labels: Sequence[str]) -> list[str]:
+    """The served model's test figures with their 95% intervals, and a per-class table."""
     lines = [
-        f"# Training report: {facts['run_id']}",
+        f"{test['n']} test images. Accuracy **{_estimate(test['accuracy'])}**, balanced accuracy "
+        f"**{_estimate(test['balanced_accuracy'])}**, macro-F1 {_estimate(test['macro_f1'])} "
+        "(95% intervals: Wilson for proportions; see docs/training.md).",
         "",
-        f"- Data: `{facts['data']}` ({facts['layout']}); labels: {', '.join(facts['labels'])}",
-        f"- Model: {facts['arch']}, weights {facts['weights_used']}; {facts['trainable']}",
-        f"- Input: resize {facts['spec']['resize']}, crop {facts['spec']['crop']}; "
-        f"augmentation: {facts['augment']}",
-        f"- Optimiser: {facts['optimizer']}; {facts['epochs_done']} of {facts['epochs']} epochs; "
-        f"device {facts['device']}",
-        f"- Git commit: `{facts['git_commit']}`; created {facts['created']}",
+        "| class | test images | recall | precision |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    rows = {row["label"]: row for row in test["per_class"]}
+    for label in labels:
+        row = rows[label]
+        lines.append(
+            f"| {label} | {row['support']} | {_estimate(row.get('recall'))} | "
+            f"{_estimate(row.get('precision'))} |"
+        )
+    if test.get("absent"):
+        lines.append("")
+        lines.append(
+            f"No test image of {', '.join(test['absent'])}: no figure for it, and it is left out "
+            "of balanced accuracy and macro-F1."
+        )
+    lines.append("")
+    return lines
+
+
+def test_line(test: Mapping[str, Any] | None, served: str) -> str:
+    if not test:
+        return "test: " + NO_TEST
+    return (
+        f"test ({served}, {test['n']} images, scored once): accuracy {_estimate(test['accuracy'])}, "
+        f"balanced accuracy {_estimate(test['balanced_accuracy'])}"
+    )
+
+
+def write_report(
+    run_dir: Path,
+    best: Checkpoint,
+    manifest: Manifest,
+    balance: str | None,
+    metrics: Mapping[str, Any] | None,
+) -> Path:
+    """report.md: the test score of the served model (when exported), then how it was chosen."""
+    c = best.config
+    test = (metrics or {}).get("test")
+    lines = [
+        f"# Training report: {best.info.run_id}",
+        "",
+        f"- Data: `{manifest.root}` ({layout(manifest)}); labels: {', '.join(manifest.labels)}",
+        f"- Model: {describe(c, torch.device('cpu')).rsplit('; device', 1)[0]}",
+        f"- Weights: {best.info.weights_used}; git commit `{best.info.git_commit}`; created "
+        f"{best.info.created}",
         "",
         "## Result",
         "",
-        f"Best test accuracy **{best['test_accuracy']:.2%}** at epoch {best['epoch']} "
-        f"(test loss {best['test_loss']:.4f}; train accuracy {best['train_accuracy']:.2%}). "
-        "The kept model (`best.pt`) is the one with the best test accuracy; the tables and pictures "
-        "below describe it.",
-        "",
-        "| class | precision | recall | F1 | support |",
-        "| --- | ---: | ---: | ---: | ---: |",
     ]
+    if metrics is None:
+        lines += ["Not exported yet (`--no-export`): the test split has not been scored.", ""]
+    elif test:
+        lines += [f"The served model ({metrics['served']}), on the test split, scored once:", ""]
+        lines += test_section(test, manifest.labels)
+        lines += [
+            f"Confusion matrix: ![confusion]({TEST_DIR}/confusion_matrix.png); misclassified "
+            f"test images per class: `{TEST_DIR}/misclassified_<class>.png`; calibration "
+            f"(temperature {metrics['temperature']:.3f}, ECE {test['ece_before_temperature']:.3f}"
+            f" -> {test['ece']:.3f}): ![reliability]({TEST_DIR}/reliability.png)",
+            "",
+        ]
+    else:
+        lines += [NO_TEST, ""]
     lines += [
-        f"| {label} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} | {r['support']} |"
-        for label, r in facts["per_class"].items()
+        "## How the model was chosen (val)",
+        "",
+        f"Epoch {best.best_epoch} of {c.epochs}, weight decay {best.weight_decay:g}, by val "
+        f"{c.select.replace('_', ' ')} (ties: lower val loss): "
+        + ", ".join(f"{k.replace('_', ' ')} {v:.3f}" for k, v in best.val_metrics.items())
+        + ". These figures chose the model, so they are optimistic.",
+        "",
     ]
+    if metrics and metrics.get("int8"):
+        lines += [f"INT8: {metrics['int8']['reason']}.", ""]
+    if balance:
+        lines += [balance_line(manifest.counts()["train"], c.balance, balance), ""]
+    lines += ["## Data", "", *counts_table(manifest.counts()), ""]
+    lines += [f"- {note}" for note in manifest.notes]
+    listed = run_dir / SKIPPED
+    skipped = (
+        max(0, len(listed.read_text(encoding="utf-8").splitlines()) - 1) if listed.is_file() else 0
+    )
     lines += [
-        "",
-        "## Data",
-        "",
-        "| class | " + " | ".join(facts["class_counts"]) + " |",
-        "| --- |" + " ---: |" * len(facts["class_counts"]),
+        f"- {skipped} file(s) skipped or removed as leaked copies (`{SKIPPED}`).",
+        f"- {len(manifest.duplicates)} group(s) of near-duplicate files, each kept inside one "
+        "split (`split.json`, `duplicates`)" + (":" if manifest.duplicates else "."),
     ]
-    lines += [
-        f"| {label} | "
-        + " | ".join(str(facts["class_counts"][s][label]) for s in facts["class_counts"])
-        + " |"
-        for label in facts["labels"]
-    ]
+    lines += [f"  - {', '.join(group)}" for group in manifest.duplicates[:20]]
+    if len(manifest.duplicates) > 20:
+        lines.append(f"  - ... and {len(manifest.duplicates) - 20} more")
     lines += [
         "",
-        f"{facts['skipped']} file(s) skipped or removed from test (see `{SKIPPED}`).",
-        "",
-        f"![class counts]({CLASS_COUNTS})",
-        "",
-        f"What the network sees in training (augmented): ![samples]({SAMPLES})",
+        f"![class counts]({CLASS_COUNTS}) What the network sees in training: ![samples]({SAMPLES})",
         "",
         "## Training curves",
         "",
-        f"![curves]({CURVES}) (per epoch: `{METRICS_CSV}`, `{METRICS_JSON}`)",
-        "",
-        "## Confusion matrix",
-        "",
-        f"![confusion matrix]({CONFUSION}) (per class: `{PER_CLASS_CSV}`, `{PER_CLASS_JSON}`)",
-        "",
-        "## Misclassified test images",
-        "",
-    ]
-    lines += [f"- {label}: ![{label}]({misclassified_name(label)})" for label in facts["labels"]]
-    lines += [
+        f"![curves]({CURVES}) (per epoch: `{HISTORY_CSV}`, `{HISTORY_JSON}`)",
         "",
         "## Files",
         "",
-        f"`best.pt` (kept model), `last.pt` (resume point), `split.json` (the split), `{OPTIONS}` "
-        "(resolved options; rerun or `--resume` with them).",
+        f"`best.pt` (the chosen epoch), `last.pt` (resume point), `split.json` (the splits), "
+        f"`{CONFIG}` (what was trained), `{METRICS_JSON}` and `model_card.md` (after export).",
         "",
     ]
-    return "\n".join(lines)
+    return atomic_write_text(run_dir / REPORT, "\n".join(lines))

@@ -1,0 +1,106 @@
+"""What the trainer chooses, it chooses on val: the test split can change nothing but its own
+score. And imbalance is handled by default: a rare class is still predicted.
+
+Real tiny runs with the default recipe (frozen backbone, cached views, a head per weight decay)
+on a random-init mobilenet_v3_small at 64 px (``--weights none``: nothing is downloaded; its
+features are random but, standardised, tell these cartoons apart), on one thread so that two runs
+with the same seed are bit-identical.
+"""
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from shared.cli import run_cli
+from shared.model_contract import ModelContract
+from tests.imagegen import encode
+from trainer.checkpoint import BEST, load_checkpoint
+from trainer.evaluate import main as evaluate_main
+from trainer.fit import main as fit_main
+from trainer.synthetic import render
+
+LABELS = ("Flying Birds", "Winged Drones")
+TINY = [
+    "--weights", "none", "--arch", "mobilenet_v3_small", "--resize", "72", "--crop", "64",
+    "--views", "2", "--batch-size", "8", "--threads", "1", "--workers", "0", "--no-progress",
+]  # fmt: skip
+
+
+def _write(folder: Path, label: str, indices: range) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in indices:
+        (folder / f"{i:03d}.png").write_bytes(encode(render(label, i, size=80), "PNG"))
+
+
+def _fit(*args: str) -> None:
+    assert run_cli(fit_main, list(args), prog="trainer.fit") == 0
+
+
+def _chosen(run_dir: Path) -> dict:
+    """Everything the run chose, and the exported graphs, for comparison."""
+    best = load_checkpoint(run_dir / BEST)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    graphs = {}
+    for name in ("model.onnx", "model.int8.onnx"):
+        if (run_dir / name).is_file():
+            proto = onnx.load(str(run_dir / name))
+            info = ModelContract.from_metadata({p.key: p.value for p in proto.metadata_props}).info
+            graphs[name] = (proto.graph.SerializeToString(), info["temperature"], info["selection"])
+    return {
+        "epoch": best.best_epoch,
+        "weight_decay": best.weight_decay,
+        "val_logits": best.val_logits.tobytes(),
+        "temperature": metrics["temperature"],
+        "served": metrics["served"],
+        "int8": metrics["int8"],
+        "graphs": graphs,
+    }
+
+
+def test_shuffling_the_test_labels_changes_nothing_that_was_chosen(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    for label in LABELS:
+        _write(data / "train" / label, label, range(0, 10))
+        _write(data / "val" / label, label, range(10, 14))
+        _write(data / "test" / label, label, range(14, 18))
+    shuffled = tmp_path / "shuffled"
+    shutil.copytree(data, shuffled)
+    # Swap half of each class's test images into the other class folder: wrong test labels.
+    a, b = (shuffled / "test" / label for label in LABELS)
+    for name in ("014.png", "015.png"):
+        (a / name).rename(a / f"tmp-{name}")
+        (b / name).rename(a / name)
+        (a / f"tmp-{name}").rename(b / name)
+
+    runs = []
+    for root in (data, shuffled):
+        run_dir = tmp_path / f"run-{root.name}"
+        _fit(str(root), "--run-dir", str(run_dir), "--epochs", "20", "--seed", "3", *TINY)
+        runs.append(run_dir)
+    first, second = (_chosen(r) for r in runs)
+    assert first == second  # epoch, decay, val logits, temperature, INT8 decision, the graphs
+    tests = [json.loads((r / "metrics.json").read_text())["test"] for r in runs]
+    assert tests[0]["confusion_matrix"] != tests[1]["confusion_matrix"]  # test did change
+
+
+def test_a_rare_class_is_still_predicted_with_default_balancing(tmp_path: Path) -> None:
+    data, holdout = tmp_path / "data", tmp_path / "holdout"
+    _write(data / "Flying Birds", "Flying Birds", range(60))
+    _write(data / "Winged Drones", "Winged Drones", range(6))  # 10:1
+    _write(holdout / "Flying Birds", "Flying Birds", range(100, 110))
+    _write(holdout / "Winged Drones", "Winged Drones", range(100, 110))
+    run_dir = tmp_path / "run"
+    _fit(str(data), "--run-dir", str(run_dir), "--epochs", "30", "--no-int8", *TINY)
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["balance"] == "auto"  # the default, resolved to a weighted loss for 10:1
+    assert "balance auto: class-weighted loss" in (run_dir / "report.md").read_text()
+    out = tmp_path / "eval"
+    argv = [str(run_dir), str(holdout), "--out", str(out), "--no-progress"]
+    assert run_cli(evaluate_main, argv, prog="trainer.evaluate") == 0
+    metrics = json.loads((out / "evaluation.json").read_text())["metrics"]
+    rare = next(c for c in metrics["per_class"] if c["label"] == "Winged Drones")
+    assert rare["correct"] > 0, rare
+    assert np.isfinite(metrics["balanced_accuracy"]["value"])

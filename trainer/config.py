@@ -1,0 +1,319 @@
+"""``python -m trainer.fit`` options, split in two: *what* to train and *how* to run.
+
+:class:`TrainConfig` is what a run trains (data, model, recipe, split, checks): it is frozen when the
+run starts, saved as ``config.json`` and inside every checkpoint, and ``--resume`` reads it back.
+:class:`RunFlags` is how this invocation runs (device, threads, progress, stopping, publishing):
+it may differ from one invocation to the next. One parser builds both; a config option typed
+together with ``--resume`` is refused, since the run keeps the config it started with.
+"""
+
+import argparse
+import dataclasses
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.cli import UsageError
+from shared.spec import DEFAULT_SPEC, PreprocessSpec, SpecError
+from trainer.augment import NO_AUGMENT, AugmentOptions
+from trainer.dedup import MAX_DISTANCE
+from trainer.metrics import SELECTION_METRICS
+from trainer.model import ARCHS
+
+OPTIMIZERS = ("adamw", "sgd")
+SCHEDULERS = ("onecycle", "cosine", "none")
+BALANCE = ("auto", "none", "sampler", "loss")
+HEADS = ("linear", "mlp")
+DEFAULT_LR = {"adamw": 1e-3, "sgd": 1e-2}
+# Head weight decay candidates tried on val when --weight-decay is auto (frozen backbone only).
+WEIGHT_DECAY_GRID = (1e-4, 1e-3, 1e-2, 3e-2, 1e-1)
+
+
+def _opt(help_text: str, **argparse_kwargs: Any) -> Any:
+    """A dataclass field with its command-line help (and argparse details) in its metadata."""
+    default = argparse_kwargs.pop("default")
+    return field(default=default, metadata={"help": help_text, **argparse_kwargs})
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """What a run trains. Every field is a ``--flag`` (underscores become dashes)."""
+
+    data: str = _opt("the data folder", default="")
+    # model
+    arch: str = _opt("backbone", default="mobilenet_v2", choices=tuple(ARCHS))
+    weights: str = _opt(
+        "imagenet (torchvision's weights API, cached after one download), none, or a state-dict "
+        "path",
+        default="imagenet",
+    )
+    unfreeze_last: int = _opt(
+        "fine-tune the last N backbone blocks, or 'all' (0: frozen backbone, only the head trains)",
+        default=0,
+        metavar="N|all",
+    )
+    head: str = _opt(
+        "the classifier on the pooled features: linear, or mlp (Linear-ReLU-Linear)",
+        default="linear",
+        choices=HEADS,
+    )
+    dropout: float = _opt("dropout before the head's layers", default=0.2)
+    # optimisation
+    epochs: int = _opt("training epochs; the best on val is kept", default=60)
+    batch_size: int = _opt("images (or cached feature rows) per step", default=32)
+    optimizer: str = _opt("optimizer", default="adamw", choices=OPTIMIZERS)
+    lr: float | None = _opt("peak learning rate (adamw 1e-3, sgd 1e-2)", default=None)
+    momentum: float = _opt("SGD momentum", default=0.9)
+    weight_decay: str = _opt(
+        "weight decay, or auto: frozen backbone, each of "
+        f"{', '.join(map(str, WEIGHT_DECAY_GRID))} is trained and the best on val kept",
+        default="auto",
+    )
+    backbone_lr_scale: float = _opt(
+        "learning rate of unfrozen backbone blocks relative to the head", default=0.1
+    )
+    scheduler: str = _opt("per-step learning-rate schedule", default="onecycle", choices=SCHEDULERS)
+    label_smoothing: float = _opt("label smoothing of the loss", default=0.0)
+    balance: str = _opt(
+        "class imbalance: auto (a class-weighted loss when the largest and smallest training "
+        "classes differ by 1.5x or more), none, sampler (weighted sampling) or loss",
+        default="auto",
+        choices=BALANCE,
+    )
+    select: str = _opt(
+        "the val metric that picks the epoch (and weight decay)",
+        default="balanced_accuracy",
+        choices=SELECTION_METRICS,
+    )
+    views: int = _opt(
+        "frozen backbone: backbone features of this many augmented views of every training image "
+        "are computed once, then the head trains from that cache (0: read images every epoch)",
+        default=8,
+        metavar="K",
+    )
+    calibrate: bool = _opt(
+        "fit a softmax temperature on val and fold it into the exported model",
+        default=True,
+        action=argparse.BooleanOptionalAction,
+    )
+    # data
+    seed: int = _opt("seed for the split, shuffling, augmentation and initialisation", default=0)
+    val_fraction: float = _opt(
+        "share of each class held out for validation (when DATA has no val/)", default=0.2
+    )
+    test_fraction: float = _opt(
+        "share of each class held out for the final test (when DATA has no test/); 0: no test",
+        default=0.2,
+    )
+    duplicate_distance: int = _opt(
+        "near-duplicates: perceptual-hash bits (of 256) within which two images count as copies "
+        "and stay in one split (-1: only byte-identical files)",
+        default=MAX_DISTANCE,
+    )
+    resize: int = _opt("shorter side before the crop", default=DEFAULT_SPEC.resize)
+    crop: int = _opt("network input size", default=DEFAULT_SPEC.crop)
+    # augmentation
+    crop_scale: float = _opt(
+        "RandomResizedCrop's smallest area fraction; 1 turns it off", default=0.25
+    )
+    rotation: float = _opt("random rotation, +-degrees; 0 off", default=10.0)
+    color_jitter: float = _opt("brightness/contrast/saturation jitter; 0 off", default=0.2)
+    hflip: bool = _opt(
+        "random horizontal flip", default=True, action=argparse.BooleanOptionalAction
+    )
+    # export
+    int8: bool = _opt(
+        "also build an INT8 model and serve it when it passes the gate on val",
+        default=True,
+        action=argparse.BooleanOptionalAction,
+    )
+    int8_max_drop: float = _opt(
+        "largest val balanced-accuracy loss (points) for which INT8 is served", default=1.0
+    )
+    calibration_images: int = _opt("training images that calibrate INT8", default=160)
+
+    @property
+    def learning_rate(self) -> float:
+        return self.lr if self.lr is not None else DEFAULT_LR[self.optimizer]
+
+    @property
+    def frozen(self) -> bool:
+        return self.unfreeze_last == 0
+
+    @property
+    def augment(self) -> AugmentOptions:
+        return AugmentOptions(self.crop_scale, self.rotation, self.color_jitter, self.hflip)
+
+    @property
+    def spec(self) -> PreprocessSpec:
+        return dataclasses.replace(DEFAULT_SPEC, resize=self.resize, crop=self.crop)
+
+    @property
+    def weight_decays(self) -> tuple[float, ...]:
+        """The weight decay values to train: the grid for auto, else the one given."""
+        if self.weight_decay == "auto":
+            return WEIGHT_DECAY_GRID if self.frozen and self.views else (1e-4,)
+        return (float(self.weight_decay),)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass(frozen=True)
+class RunFlags:
+    """How this invocation runs; never part of what was trained."""
+
+    resume: str | None = _opt(
+        "continue an interrupted run exactly where its last checkpoint left it",
+        default=None,
+        metavar="RUN_DIR",
+    )
+    out: str = _opt("parent folder of new runs", default="runs")
+    run_dir: str | None = _opt("exact folder for this run", default=None)
+    stop_after: int | None = _opt(
+        "stop (resumable) after this epoch", default=None, metavar="EPOCH"
+    )
+    no_export: bool = _opt("do not export at the end", default=False, action="store_true")
+    publish: bool = _opt(
+        "publish the exported model to the API (classify_api/chalicelib/model/)",
+        default=False,
+        action="store_true",
+    )
+    device: str = _opt(
+        "auto: CUDA (mixed precision) when present, else CPU",
+        default="auto",
+        choices=("auto", "cpu", "cuda"),
+    )
+    workers: int = _opt("data loader processes (-1: 0 on <= 2 cores, else up to 4)", default=-1)
+    threads: int = _opt("CPU threads for torch (0: one per core, 1 on a busy CPU)", default=0)
+    progress: bool = _opt(
+        "progress bars (only on a terminal)", default=True, action=argparse.BooleanOptionalAction
+    )
+    max_misclassified: int = _opt("images per misclassified_<class>.png grid", default=24)
+    debug: bool = _opt("show tracebacks on errors", default=False, action="store_true")
+
+    @property
+    def n_workers(self) -> int:
+        if self.workers >= 0:
+            return self.workers
+        # Two cores are better spent on the model than on a loader process.
+        cpus = os.cpu_count() or 1
+        return 0 if cpus <= 2 else min(4, cpus - 1)
+
+
+def _unfreeze(text: str) -> int:
+    if text == "all":
+        return -1
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of blocks or 'all', got {text!r}"
+        ) from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be >= 0 (or 'all')")
+    return value
+
+
+def _add(group: argparse._ArgumentGroup, f: dataclasses.Field) -> None:
+    """One ``--flag`` for a dataclass field; absent from the namespace unless typed."""
+    meta = dict(f.metadata)
+    kwargs: dict[str, Any] = {"help": meta.pop("help"), "default": argparse.SUPPRESS, **meta}
+    if "action" not in kwargs:
+        if f.name == "unfreeze_last":
+            kwargs["type"] = _unfreeze
+        elif f.name == "weight_decay":
+            kwargs["type"] = str
+        else:
+            kwargs["type"] = {int: int, float: float}.get(type(f.default), _type_of(f))
+    group.add_argument("--" + f.name.replace("_", "-"), dest=f.name, **kwargs)
+
+
+def _type_of(f: dataclasses.Field) -> Any:
+    return float if "float" in str(f.type) else int if "int" in str(f.type) else str
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m trainer.fit",
+        description="Transfer learning on an image folder (one sub-folder per class, or train/, "
+        "val/, test/ inside): train, report, checkpoint, export. `python -m trainer.demo` runs it "
+        "offline on a synthetic sky dataset.",
+    )
+    parser.add_argument("data", nargs="?", default=argparse.SUPPRESS, metavar="DATA")
+    config = parser.add_argument_group("what to train (saved with the run)")
+    for f in dataclasses.fields(TrainConfig):
+        if f.name != "data":
+            _add(config, f)
+    config.add_argument(
+        "--no-augment", action="store_true", default=argparse.SUPPRESS, help="no augmentation"
+    )
+    flags = parser.add_argument_group("how to run (may differ when resuming)")
+    for f in dataclasses.fields(RunFlags):
+        _add(flags, f)
+    return parser
+
+
+def parse(argv: Sequence[str]) -> tuple[TrainConfig, RunFlags, set[str]]:
+    """The config (defaults + what was typed), the flags, and the config fields typed."""
+    typed = vars(build_parser().parse_args(argv))
+    if typed.pop("no_augment", False):
+        typed.update(dataclasses.asdict(NO_AUGMENT))
+    flag_names = {f.name for f in dataclasses.fields(RunFlags)}
+    flags = RunFlags(**{k: v for k, v in typed.items() if k in flag_names})
+    chosen = {k: v for k, v in typed.items() if k not in flag_names}
+    return TrainConfig(**chosen), flags, set(chosen)
+
+
+def validate(c: TrainConfig) -> None:
+    """Raise :class:`UsageError` for values that cannot work, before any work is done."""
+    checks = [
+        (c.epochs >= 1, f"--epochs must be >= 1, got {c.epochs}"),
+        (c.batch_size >= 1, f"--batch-size must be >= 1, got {c.batch_size}"),
+        (c.lr is None or c.lr > 0, f"--lr must be > 0, got {c.lr}"),
+        (0 <= c.dropout < 1, f"--dropout must be in [0, 1), got {c.dropout}"),
+        (0 <= c.label_smoothing < 1, "--label-smoothing must be in [0, 1)"),
+        (0 < c.crop_scale <= 1, f"--crop-scale must be in (0, 1], got {c.crop_scale}"),
+        (0 <= c.rotation <= 180, f"--rotation must be 0..180 degrees, got {c.rotation}"),
+        (c.color_jitter >= 0, f"--color-jitter must be >= 0, got {c.color_jitter}"),
+        (c.views >= 0, f"--views must be >= 0, got {c.views}"),
+        (0 < c.val_fraction < 1, f"--val-fraction must be in (0, 1), got {c.val_fraction}"),
+        (0 <= c.test_fraction < 1, f"--test-fraction must be in [0, 1), got {c.test_fraction}"),
+        (
+            c.val_fraction + c.test_fraction < 1,
+            "--val-fraction + --test-fraction must leave images for training",
+        ),
+        (c.duplicate_distance >= -1, "--duplicate-distance must be >= -1"),
+        (c.int8_max_drop >= 0, "--int8-max-drop must be >= 0"),
+        (c.calibration_images >= 1, "--calibration-images must be >= 1"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise UsageError(message)
+    if c.weight_decay != "auto":
+        try:
+            if float(c.weight_decay) < 0:
+                raise ValueError
+        except ValueError:
+            raise UsageError(f"--weight-decay must be auto or >= 0, got {c.weight_decay}") from None
+    try:
+        c.spec  # noqa: B018 - constructing the spec validates resize/crop
+    except SpecError as exc:
+        raise UsageError(f"--resize/--crop: {exc}") from None
+
+
+def validate_flags(f: RunFlags) -> None:
+    for ok, message in (
+        (f.stop_after is None or f.stop_after >= 1, "--stop-after must be >= 1"),
+        (f.threads >= 0, f"--threads must be >= 0, got {f.threads}"),
+        (f.workers >= -1, f"--workers must be >= 0, got {f.workers}"),
+        (f.max_misclassified >= 0, "--max-misclassified must be >= 0"),
+    ):
+        if not ok:
+            raise UsageError(message)
