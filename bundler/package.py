@@ -5,6 +5,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 from bundler.runtime import DEPLOY_VENV
@@ -33,7 +34,8 @@ def chalice_package(app_dir: Path, out: Path, stage: str = "dev") -> tuple[Path,
     if out.exists():
         shutil.rmtree(out)
     cmd = [str(DEPLOY_VENV / "bin" / "chalice"), "package", "--stage", stage, str(out)]
-    subprocess.run(cmd, cwd=app_dir, env=offline_env(), check=True)
+    # chalice's progress lines go to stderr: stdout carries the caller's report.
+    subprocess.run(cmd, cwd=app_dir, env=offline_env(), check=True, stdout=sys.stderr)
     fix_log_group_reference(out / "sam.json")
     return out / "deployment.zip", out / "sam.json"
 

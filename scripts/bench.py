@@ -1,196 +1,431 @@
 """Measure the service and the trainer against their baselines, in one run.
 
-    .venv/bin/python scripts/bench.py                 # everything, full counts (a few minutes)
-    .venv/bin/python scripts/bench.py --quick         # tiny counts: checks that it all runs
-    .venv/bin/python scripts/bench.py --sections cold_start warm_request --requests 300
-    .venv/bin/python scripts/bench.py --model runs/RUN_DIR   # a trained run instead of random weights
+    .venv/bin/python -m scripts.bench                 # everything, full counts (about 10 minutes)
+    .venv/bin/python -m scripts.bench --quick         # tiny counts: checks that it all runs
+    .venv/bin/python -m scripts.bench --sections cold_start warm_request --json out.json
 
-Sections: cold start, warm request, model only, bundle, training, memory (scripts/benchlib/). Every
-comparison is measured in this run, on this machine; each row prints the figure, its baseline,
-the ratio and whether the target is met. The table goes to stdout (Markdown), progress to stderr,
-everything (raw timings included) to ``--json`` (default ``bench-results.json``, git-ignored).
-Exit status: 0 when every section ran (missed targets included), 1 when a section failed.
+Ours is the real Lambda bundle: ``bundler`` builds it around the model, it is unzipped (the int8
+copy differs only by its model file), and each measurement runs it in a fresh, isolated
+``.venv-deploy`` interpreter that sees only that folder (``bundler/probe.py``), as Lambda does.
+The baseline, the torch pipeline (``scripts/benchlib/torch_side.py``), runs in its own process.
+Both run on one thread, as a 1769 MB Lambda (one vCPU) allows. The table goes to stdout, progress
+to stderr, everything with raw timings to ``--json``. Exit 1 when a section failed, else 0.
 """
 
 import argparse
-import dataclasses
+import contextlib
+import json
 import os
-import resource
+import platform
+import shutil
 import sys
 import tempfile
 import time
 import traceback
-from concurrent.futures import ThreadPoolExecutor
+import zipfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from statistics import median as p50
+from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from bundler.isolated import run_json
+from bundler.probe import proxy_event
+from bundler.runtime import deploy_interpreter, deploy_target
+from bundler.sizes import MAX_UNZIPPED, MAX_ZIPPED, TARGET_ZIPPED, model_zipped, with_trained_model
+from shared.paths import REPO
 
-from scripts.benchlib.inputs import Inputs, make_models, write_images  # noqa: E402
-from scripts.benchlib.results import (  # noqa: E402
-    Section,
-    format_machine,
-    format_table,
-    machine,
-    write_json,
-)
-from scripts.benchlib.sections import QUICK, SECTIONS, Settings  # noqa: E402
+PROBE = REPO / "bundler" / "probe.py"
+TORCH_SIDE = REPO / "scripts" / "benchlib" / "torch_side.py"
+MIB = 1024**2
+BUSY_LOAD = 1.0  # 1-minute load average above which the figures are flagged as noise
+SMALL, LARGE = "300x300", "4032x3024"
+OURS = ("ours fp32", "ours int8")
 
-DEFAULT_JSON = ROOT / "bench-results.json"
-BUSY_LOAD = (
-    1.0  # 1-minute load average above which the run is flagged as measured on a busy machine
-)
-# --flag -> Settings field, for the counts that can be set one by one.
-COUNT_FLAGS = {
-    "repeats": "cold starts per side",
-    "requests": "warm requests per image and side",
-    "model_repeats": "runs per model-only cell",
-    "memory_requests": "requests of the memory run",
-    "epochs": "training epochs per trainer run",
-    "train_per_class": "synthetic training images per class",
-}
+
+@dataclass(frozen=True)
+class Counts:
+    repeats: int = 7  # cold starts per side
+    requests: int = 100  # warm requests per image and side
+    warmup: int = 10
+    model_repeats: int = 30
+    memory_requests: int = 1000
+    memory_warmup: int = 100
+    train_per_class: int = 32
+    epochs: int = 3
+    calibration: int = 16
+
+
+QUICK = Counts(1, 3, 1, 2, 10, 2, 4, 1, 2)
+
+
+@dataclass
+class Row:
+    section: str
+    name: str
+    value: float
+    unit: str
+    baseline: float | None = None
+    baseline_name: str = ""
+    target: str | None = None  # "ratio <= 0.1", "value <= 5", ...
+    ratio: float | None = field(init=False)
+    met: bool | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.ratio = self.value / self.baseline if self.baseline else None
+        self.met = None
+        if self.target:
+            on, op, bound = self.target.split()[:3]
+            subject = self.ratio if on == "ratio" else self.value
+            self.met = subject <= float(bound) if op == "<=" else subject >= float(bound)
+
+
+@dataclass
+class Section:
+    name: str
+    rows: list[Row] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, name: str, value: float, unit: str, *baseline: Any, target: str = "") -> None:
+        self.rows.append(Row(self.name, name, value, unit, *baseline, target=target or None))
+
+
+@dataclass
+class Inputs:
+    work: Path
+    counts: Counts
+    models: dict[str, Path]  # fp32, int8 (ONNX) and state (the same weights for torch)
+    images: dict[str, Path]
+    events: dict[str, dict]
+    tasks: dict[str, Path] = field(default_factory=dict)  # unzipped bundles: fp32, int8
+    bundles: dict[str, Any] = field(default_factory=dict)
 
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="tiny counts (smoke test)")
-    for name, what in COUNT_FLAGS.items():
-        parser.add_argument(f"--{name.replace('_', '-')}", type=int, metavar="N", help=what)
-    parser.add_argument(
-        "--sections", nargs="+", choices=tuple(SECTIONS), default=list(SECTIONS), metavar="NAME",
-        help=f"run only these ({', '.join(SECTIONS)})",
-    )  # fmt: skip
-    parser.add_argument(
-        "--model", type=Path, metavar="PATH",
-        help="a run folder or exported model.onnx (default: a random-weights model made here)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--jobs", type=int, default=1, metavar="N",
-        help="run N sections at a time: faster, but the figures are then meaningless (smoke tests)",
-    )  # fmt: skip
-    parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write results")
-    args = parser.parse_args(argv)
-    for name in (*COUNT_FLAGS, "jobs"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            parser.error(f"--{name.replace('_', '-')} must be >= 1")
-    return args
+def p99(times: list[float]) -> float:
+    return sorted(times)[round(0.99 * (len(times) - 1))]
 
 
-def settings_from(args: argparse.Namespace) -> Settings:
-    base = QUICK if args.quick else Settings()
-    given = {name: getattr(args, name) for name in COUNT_FLAGS if getattr(args, name) is not None}
-    return dataclasses.replace(base, **given)
+def photo_jpeg(width: int, height: int) -> bytes:
+    """Gradients, texture and sensor-like noise: the noise sets the size and so the decode time
+    (draft mode does not scale entropy decoding); the 12 MP one is ~3 MB, like a phone photo."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    wave = np.sin(xx * 6 / min(width, height)) * np.cos(yy * 6 / min(width, height))
+    base = np.stack([80 + 120 * xx / width, 100 + 100 * yy / height, 128 + 60 * wave], axis=-1)
+    noisy = base + np.random.default_rng(0).normal(0, 8, base.shape).astype(np.float32)
+    buffer = io.BytesIO()
+    Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8)).save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
 
 
-def _cpu_seconds() -> float:
-    """CPU time of this process and its finished children (the measurements run in children)."""
-    own, children = (
-        resource.getrusage(resource.RUSAGE_SELF),
-        resource.getrusage(resource.RUSAGE_CHILDREN),
+def make_models(folder: Path, calibration: int) -> dict[str, Path]:
+    """A MobileNetV2 with random weights (seed 0; speed does not depend on them) exported by the
+    project's own exporter, its int8 version by the project's quantizer, and its torch weights."""
+    import numpy as np
+    import onnx
+    import torch
+
+    from shared import DEFAULT_LABELS, DEFAULT_SPEC, ModelContract
+    from trainer.model import build_model
+    from trainer.onnx_export import save_onnx, to_onnx_model
+    from trainer.parity import PreparedImages
+    from trainer.quantize import quantize_int8
+
+    folder.mkdir(parents=True)
+    torch.manual_seed(0)
+    model = build_model("mobilenet_v2", len(DEFAULT_LABELS), weights="none").eval()
+    torch.save(model.state_dict(), folder / "state.pt")
+    contract = ModelContract(DEFAULT_LABELS, DEFAULT_SPEC, {"model_version": "bench-random"})
+    fp32 = to_onnx_model(model, contract)
+    shape = (calibration, *DEFAULT_SPEC.input_shape)
+    planes = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+    names = tuple(Path(f"random-{i}") for i in range(calibration))
+    int8 = quantize_int8(fp32, PreparedImages(names, np.zeros(calibration), planes, DEFAULT_SPEC))
+    onnx.helper.set_model_props(int8, {p.key: p.value for p in fp32.metadata_props})
+    fp32_path, int8_path = save_onnx(fp32, folder / "m.onnx"), save_onnx(int8, folder / "q.onnx")
+    return {"fp32": fp32_path, "int8": int8_path, "state": folder / "state.pt"}
+
+
+def build_bundle(inputs: Inputs, precision: str, architecture: str) -> dict[str, Any]:
+    """``scripts/build_bundle --model M --out DIR [--architecture A]``: the zip and its sizes."""
+    from bundler.build import build
+
+    target, out = replace(deploy_target(), architecture=architecture), inputs.work / "bundle"
+    b = build(target, model=inputs.models[precision], out=out / f"{precision}-{architecture}")
+    unzipped = sum(r.unzipped for r in b.rows) / MIB
+    return {"zip": str(b.deployment_zip), "zipped_mb": b.zip_size / MIB, "unzipped_mb": unzipped,
+            "model_zipped_mb": model_zipped(b.rows) / MIB, "problems": b.problems,
+            "with_trained_fp32_mb": with_trained_model(b.rows, b.zip_size) / MIB,
+            "ran_under": b.ran_under, "bytecode": b.bytecode}  # fmt: skip
+
+
+def prepare(work: Path, counts: Counts, names: list[str]) -> Inputs:
+    log("preparing the models, the images and the fp32 bundle ...")
+    images, events = {}, {}
+    for name in (SMALL, LARGE):
+        data = photo_jpeg(*map(int, name.split("x")))
+        images[name] = work / f"{name}.jpg"
+        images[name].write_bytes(data)
+        events[name] = proxy_event("POST", "/classify", data, {"Content-Type": "image/jpeg"})
+    inputs = Inputs(work, counts, make_models(work / "models", counts.calibration), images, events)
+    if set(names) - {"training"}:
+        inputs.bundles["fp32-x86_64"] = build_bundle(inputs, "fp32", "x86_64")
+        for precision in ("fp32", "int8"):
+            task = inputs.tasks[precision] = work / f"task-{precision}"
+            with zipfile.ZipFile(inputs.bundles["fp32-x86_64"]["zip"]) as archive:
+                archive.extractall(task)
+            shutil.copyfile(inputs.models[precision], task / "chalicelib/model/model.onnx")
+    return inputs
+
+
+def ours(inputs: Inputs, precision: str, request: dict) -> Any:
+    task, env = inputs.tasks[precision], {"AWS_DEFAULT_REGION": "us-east-1"}
+    return run_json(deploy_interpreter(), PROBE, request, folders=[task], cwd=task, env=env)
+
+
+def torch_side(inputs: Inputs, job: str, **request: Any) -> Any:
+    request.update(state=str(inputs.models["state"]), labels=4)
+    return run_json(sys.executable, TORCH_SIDE, {job: request}, site=True, folders=[REPO])
+
+
+def cold_start(inputs: Inputs) -> Section:
+    s, runs = Section("cold start"), {"ours fp32": [], "ours int8": [], "torch": []}
+    for round_ in range(1 + inputs.counts.repeats):  # round 0 fills the page cache, untimed
+        for name in runs:  # in turn, so a change in machine load hits every side
+            spawned = time.perf_counter()
+            if name == "torch":
+                ready = torch_side(inputs, "cold", image=str(inputs.images[SMALL]))["ready"]
+            else:
+                answer = ours(inputs, name[5:], {"events": [inputs.events[SMALL]]})["invoke"]
+                if answer["responses"][0]["statusCode"] != 200:
+                    raise RuntimeError(f"cold start {name}: {answer['responses'][0]}")
+                ready = answer["timing"]["first_response"]
+            if round_:  # perf_counter is CLOCK_MONOTONIC: one clock for every process
+                runs[name].append((ready - spawned) * 1000)
+    for name in OURS:
+        base = (p50(runs["torch"]), "torch, 1 thread")
+        s.add(f"{name}: new process -> first response", p50(runs[name]), "ms", *base,
+              target="ratio <= 0.1")  # fmt: skip
+    s.details = {"runs_ms": runs}
+    s.notes.append(
+        f"median of {inputs.counts.repeats} new processes per side after one untimed; ours: the "
+        f"unzipped bundle, isolated .venv-deploy Python, one proxy event ({SMALL} JPEG); torch: "
+        "import torch + torchvision, MobileNetV2 + head, load_state_dict, transform, predict"
     )
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+    return s
 
 
-def busy_warning(info: dict) -> str | None:
-    """Say so when other work shared the cores: every figure is then inflated and scattered."""
-    load = max(info["loadavg_start"][0], info["loadavg_end"][0])
-    if load < BUSY_LOAD:
-        return None
-    return (
-        f"WARNING: the machine was busy (1-minute load average up to {load:.1f} on "
-        f"{info['usable_cores']} cores). Every figure is inflated and noisy, multi-threaded ones "
-        "most: OpenMP threads (torch's) stall at every barrier when the cores are shared, so the "
-        "2-thread torch baselines suffer more than onnxruntime and the ratios flatter ours. "
-        "Compare the 1-thread model-only rows, and re-run on a quiet machine for real figures."
+def warm_request(inputs: Inputs) -> Section:
+    c, s = inputs.counts, Section("warm request")
+    counts = {"requests": c.requests, "warmup": c.warmup}
+    runs = {f"ours {p}": ours(inputs, p, {"warm": {"events": inputs.events, **counts}})["warm"]
+            for p in ("fp32", "int8")}  # fmt: skip
+    images = {n: str(p) for n, p in inputs.images.items()}
+    runs["torch"] = torch_side(inputs, "warm", images=images, **counts)
+    for img in images:
+        base = (p50(runs["torch"][img]["times_ms"]), "torch p50")
+        for side in OURS:
+            s.add(f"{side} {img} p50", p50(runs[side][img]["times_ms"]), "ms", *base,
+                  target="ratio <= 0.25 (>= 4x faster)")  # fmt: skip
+    # Same decoded size on both sides only for the small image (ours decodes 12 MP in draft mode).
+    transform = (runs["torch"][SMALL]["phases_ms"]["preprocess"], "torchvision transform")
+    s.add(f"ours preprocess {SMALL} (numpy)", runs["ours fp32"][SMALL]["phases_ms"]["preprocess"],
+          "ms", *transform, target="ratio <= 1.0")  # fmt: skip
+    for side in OURS:
+        floor = p50(runs[side][LARGE]["draft_ms"])
+        budget = (1.2 * floor + p50(runs[side][SMALL]["times_ms"]), f"1.2 x that + {SMALL} p50")
+        s.add(f"{side}: Pillow alone, draft decode of the {LARGE} JPEG", floor, "ms")
+        s.add(f"{side} {LARGE} p50", p50(runs[side][LARGE]["times_ms"]), "ms", *budget,
+              target="ratio <= 1.0")  # fmt: skip
+    for side, r in runs.items():
+        for img in images:
+            r[img].update(p50=p50(r[img]["times_ms"]), p99=p99(r[img]["times_ms"]))
+            phases = ", ".join(f"{k} {v:.2f}" for k, v in r[img]["phases_ms"].items())
+            s.notes.append(f"{side} {img}: p99 {r[img]['p99']:.1f} ms; median phases (ms) {phases}")
+    s.details = runs
+    sizes = ", ".join(f"{n} {p.stat().st_size / 1e6:.2f} MB" for n, p in inputs.images.items())
+    s.notes.append(
+        f"{c.requests} timed requests per image and side after {c.warmup}; ours: app.app(event, "
+        "context), API Gateway proxy event (base64 body), one onnxruntime and one OpenBLAS thread; "
+        f"torch: PIL + torchvision transform + eager forward, torch.set_num_threads(1), "
+        f"OMP_NUM_THREADS=1; 'rest' = routing, base64, checks, JSON; JPEGs {sizes}"
     )
+    return s
 
 
-def run_section(name: str, inputs: Inputs, settings: Settings, work: Path) -> Section:
-    """One section; a failure is recorded in the section (and the others still run)."""
-    log(f"{name} ...")
-    started, cpu = time.perf_counter(), _cpu_seconds()
-    try:
-        section = SECTIONS[name](inputs, settings, work)
-    except Exception as exc:  # noqa: BLE001 - reported in the output, other sections go on
-        log(traceback.format_exc())
-        section = Section(name.replace("_", " "), notes=[f"error: {type(exc).__name__}: {exc}"])
-        section.details["error"] = f"{type(exc).__name__}: {exc}"
-    section.details["seconds"] = round(time.perf_counter() - started, 1)
-    # Process-wide counters: with --jobs > 1 they include whatever ran alongside.
-    section.details["cpu_seconds"] = round(_cpu_seconds() - cpu, 1)
-    log(f"{name} done in {section.details['seconds']} s")
-    return section
+def model_only(inputs: Inputs) -> Section:
+    c, s = inputs.counts, Section("model only")
+    grid = {"batches": [1, 8], "threads": [1, 2], "repeats": c.model_repeats, "warmup": 2}
+    paths = {p: str(inputs.models[p]) for p in ("fp32", "int8")}
+    cells = ours(inputs, "fp32", {"model_only": {"paths": paths, **grid}})["model_only"]
+    cells += torch_side(inputs, "model_only", **grid)
+    torch = {(x["batch"], x["threads"]): p50(x["times_ms"]) / x["batch"]
+             for x in cells if "torch" in x["engine"]}  # fmt: skip
+    for x in cells:
+        ms = p50(x["times_ms"]) / x["batch"]
+        base = () if "torch" in x["engine"] else (torch[x["batch"], x["threads"]], "torch eager")
+        name = f"{x['engine']}, batch {x['batch']}, {x['threads']} thread(s)"
+        s.add(f"{name}: {0.6 / ms * 1000:.1f} GFLOP/s", ms, "ms/img", *base)
+    s.details = {"cells": cells}
+    s.notes.append(f"p50 of {c.model_repeats} runs per cell on random input; ours: the bundle's "
+                   "onnxruntime; GFLOP/s from MobileNetV2's ~0.6 GFLOP per image")  # fmt: skip
+    return s
 
 
-def run_sections(
-    names: list[str], inputs: Inputs, settings: Settings, work: Path, jobs: int
-) -> dict[str, Section]:
-    """The sections one after the other, or ``jobs`` at a time (only for smoke tests: sections
-    running together compete for the cores, so their figures mean nothing)."""
-    if jobs == 1:
-        return {name: run_section(name, inputs, settings, work) for name in names}
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = {name: pool.submit(run_section, name, inputs, settings, work) for name in names}
-        return {name: future.result() for name, future in futures.items()}
+def bundle(inputs: Inputs) -> Section:
+    s, built = Section("bundle"), inputs.bundles
+    for key in ("int8-x86_64", "fp32-arm64", "int8-arm64"):
+        built[key] = build_bundle(inputs, *key.split("-"))
+    for key, b in built.items():
+        limit = "Lambda limit"
+        s.add(f"{key} zipped", b["zipped_mb"], "MiB", MAX_ZIPPED / MIB, limit, target="ratio <= 1")
+        s.add(f"{key} unzipped", b["unzipped_mb"], "MiB", MAX_UNZIPPED / MIB, limit,
+              target="ratio <= 1")  # fmt: skip
+        if key.startswith("fp32"):
+            s.add(f"{key} zipped with a trained fp32 MobileNetV2", b["with_trained_fp32_mb"],
+                  "MiB", TARGET_ZIPPED / MIB, "project goal", target="ratio <= 1")  # fmt: skip
+    s.details = built
+    s.notes.append(
+        "scripts/build_bundle with this run's models (random weights zip to ~9 MB, a trained fp32 "
+        "MobileNetV2 to 5.8 MB: bundler/sizes.py); the stripped bundle ran before zipping: "
+        + ", ".join(f"{key} {b['ran_under']}" for key, b in built.items())
+    )
+    return s
+
+
+def training(inputs: Inputs) -> Section:
+    import torch
+
+    from trainer import fit
+    from trainer.model import build_model
+    from trainer.reports import HISTORY_JSON, TIMING
+    from trainer.synthetic import generate
+
+    c, s, runs = inputs.counts, Section("training"), {}
+    data = generate(inputs.work / "data", per_class=c.train_per_class, seed=0, size=256)
+    for views in (0, 2):  # images every epoch; features of 2 views cached once
+        run_dir = inputs.work / f"run-views{views}"
+        argv = [str(data), "--run-dir", str(run_dir), "--weights", "none", "--epochs",
+                str(c.epochs), "--batch-size", "32", "--weight-decay", "0.01", "--seed", "0",
+                "--no-export", "--no-progress", "--no-int8", "--views", str(views)]  # fmt: skip
+        with contextlib.redirect_stdout(sys.stderr):  # the trainer's log is not the table
+            if fit.main(argv) != 0:
+                raise RuntimeError(f"python -m trainer.fit {' '.join(argv)} failed")
+        timing = run_dir / TIMING
+        runs[views] = {"history": json.loads((run_dir / HISTORY_JSON).read_text()),
+                       "timings": json.loads(timing.read_text()) if timing.is_file() else {}}  # fmt: skip
+    threads = torch.get_num_threads()  # the trainer's choice, kept for the backbone alone
+    model, x = build_model("mobilenet_v2", 4, weights="none").eval(), torch.randn(32, 3, 224, 224)
+    times = []
+    with torch.no_grad():
+        for _ in range(4):  # the first is a warm-up
+            start = time.perf_counter()
+            model.features(x)
+            times.append(time.perf_counter() - start)
+    alone = 32 / p50(times[1:])
+
+    def steady(views: int, key: str) -> float:  # the epochs after the first (warm caches)
+        return p50([h[key] for h in runs[views]["history"][1:] or runs[views]["history"]])
+
+    s.add("head training (frozen backbone), whole loop", steady(0, "train_images_per_s"), "img/s",
+          alone, "backbone forward alone", target="ratio >= 0.8 (not starved by data)")  # fmt: skip
+    epoch = (steady(0, "seconds"), "epoch over images")
+    s.add("epoch from cached features (--views 2)", steady(2, "seconds"), "s", *epoch)
+    s.add("building that cache, once", runs[2]["timings"].get("cache_seconds", 0), "s", *epoch)
+    s.details = {"runs": runs, "torch_threads": threads, "backbone_alone_images_per_s": alone}
+    s.notes.append(f"python -m trainer.fit --weights none, {c.train_per_class} synthetic 256px "
+                   f"JPEGs per class, {c.epochs} epoch(s), batch 32, {threads} torch thread(s) "
+                   "(the trainer's choice); medians over the epochs after the first")  # fmt: skip
+    return s
+
+
+def memory(inputs: Inputs) -> Section:
+    c, s = inputs.counts, Section("memory")
+    job = {"events": list(inputs.events.values()), "requests": c.memory_requests}
+    r = s.details = ours(inputs, "fp32", {"memory": {**job, "warmup": c.memory_warmup}})["memory"]
+    s.add(f"peak RSS over {c.memory_requests} requests", r["peak_rss_mb"], "MiB")
+    s.add(f"RSS growth after {c.memory_warmup} warm-up requests", r["growth_pct"], "%",
+          target="value <= 5")  # fmt: skip
+    s.notes.append("one warm handler process of the unzipped fp32 bundle, the two JPEGs in turn")
+    return s
+
+
+SECTIONS: dict[str, Callable[[Inputs], Section]] = {
+    "cold_start": cold_start, "warm_request": warm_request, "model_only": model_only,
+    "bundle": bundle, "training": training, "memory": memory,
+}  # fmt: skip
+
+
+def fmt(x: float | None) -> str:
+    if x is None:
+        return "-"
+    return f"{x:.0f}" if abs(x) >= 100 else f"{x:.1f}" if abs(x) >= 10 else f"{x:.3g}"
+
+
+def table(rows: list[Row]) -> str:
+    lines = ["| section | measurement | value | baseline | ratio | target | |",
+             "| --- | --- | ---: | --- | ---: | --- | --- |"]  # fmt: skip
+    for r in rows:
+        base = f"{fmt(r.baseline)} {r.unit} ({r.baseline_name})" if r.baseline_name else "-"
+        verdict = {True: "met", False: "MISSED", None: ""}[r.met]
+        lines.append(f"| {r.section} | {r.name} | {fmt(r.value)} {r.unit} | {base} | "
+                     f"{fmt(r.ratio)} | {r.target or '-'} | {verdict} |")  # fmt: skip
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse(argv)
-    settings = settings_from(args)
-    info = machine()
-    started = time.perf_counter()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny counts (smoke test)")
+    parser.add_argument("--sections", nargs="+", choices=tuple(SECTIONS), default=list(SECTIONS))
+    parser.add_argument("--json", type=Path, default=REPO / "bench-results.json")
+    args = parser.parse_args(argv)
+    counts, started = QUICK if args.quick else Counts(), time.perf_counter()
+    cpu = [line for line in Path("/proc/cpuinfo").read_text().splitlines() if "model name" in line]
+    info = {"cpu_model": cpu[0].split(":", 1)[1].strip() if cpu else platform.machine(),
+            "cores": os.cpu_count(), "python": platform.python_version(),
+            "loadavg_start": os.getloadavg(), "date": time.strftime("%Y-%m-%d %H:%M %Z")}  # fmt: skip
+    sections: dict[str, Section] = {}
     with tempfile.TemporaryDirectory(prefix="skyclass-bench-") as tmp:
-        work = Path(tmp)
-        log("preparing the models and images ...")
-        models = make_models(work / "models", args.model, settings.calibration)
-        images, events = write_images(work / "images")
-        inputs = Inputs(models, images, events)
-        sections = run_sections(args.sections, inputs, settings, work, args.jobs)
-    info["loadavg_end"] = list(os.getloadavg())
-    rows = [row for section in sections.values() for row in section.rows]
-    failed = [name for name, s in sections.items() if "error" in s.details]
-    with_target = [r for r in rows if r.met is not None]
-    missed = [f"{r.section}: {r.name}" for r in with_target if not r.met]
-
-    print(format_machine(info))
-    print(f"model: {models.origin}")
-    print(f"counts: {dataclasses.asdict(settings)}")
-    busy = busy_warning(info)
-    if busy:
-        print(busy)
-    if args.jobs > 1:
-        print(f"WARNING: --jobs {args.jobs}: sections ran concurrently; the figures are not valid")
-    print()
-    print(format_table(rows))
-    for name, section in sections.items():
-        for note in section.notes:
-            print(f"- {name}: {note}")
-    print(f"\ntargets met: {len(with_target) - len(missed)} of {len(with_target)}")
-    for item in missed:
-        print(f"  missed: {item}")
-    for name in failed:
-        print(f"  FAILED section: {name}: {sections[name].details['error']}")
-
-    document = {
-        "machine": info,
-        "model": models.origin,
-        "settings": {**dataclasses.asdict(settings), "jobs": args.jobs},
-        "seconds": round(time.perf_counter() - started, 1),
-        "sections": {name: s.to_dict() for name, s in sections.items()},
-        "busy_warning": busy,
-        "summary": {
-            "targets": len(with_target),
-            "met": len(with_target) - len(missed),
-            "missed": missed,
-            "failed_sections": failed,
-        },
-    }
-    log(f"wrote {write_json(args.json, document)}")
+        inputs = prepare(Path(tmp), counts, args.sections)
+        for name in args.sections:
+            log(f"{name} ...")
+            try:
+                sections[name] = SECTIONS[name](inputs)
+            except Exception as exc:  # noqa: BLE001 - reported; the other sections still run
+                log(traceback.format_exc())
+                sections[name] = Section(name, details={"error": f"{type(exc).__name__}: {exc}"})
+    info["loadavg_end"] = os.getloadavg()
+    rows = [r for s in sections.values() for r in s.rows]
+    failed = [n for n, s in sections.items() if "error" in s.details]
+    missed = [f"{r.section}: {r.name}" for r in rows if r.met is False]
+    print(f"machine: {info['cpu_model']}, {info['cores']} cores, Python {info['python']}; "
+          f"{info['date']}; load average {info['loadavg_start'][0]:.2f} at the start, "
+          f"{info['loadavg_end'][0]:.2f} at the end")  # fmt: skip
+    if max(info["loadavg_start"][0], info["loadavg_end"][0]) >= BUSY_LOAD:
+        print("WARNING: the machine was busy: every figure is inflated and noisy")
+    if args.quick:
+        print("WARNING: --quick: the counts are too small for the figures to mean anything")
+    print(f"model: MobileNetV2, random weights (seed 0), trainer.onnx_export; counts {counts}\n")
+    print(table(rows))
+    print("\n".join(f"- {n}: {note}" for n, s in sections.items() for note in s.notes))
+    met, targets = sum(r.met is True for r in rows), sum(r.met is not None for r in rows)
+    print(f"\ntargets met: {met} of {targets}")
+    print("".join(f"  missed: {item}\n" for item in missed), end="")
+    print("".join(f"  FAILED: {n}: {sections[n].details['error']}\n" for n in failed), end="")
+    document = {"machine": info, "counts": asdict(counts), "seconds": time.perf_counter() - started,
+                "sections": {n: asdict(s) for n, s in sections.items()},
+                "summary": {"missed": missed, "failed_sections": failed}}  # fmt: skip
+    args.json.write_text(json.dumps(document, indent=1, default=str))
+    log(f"wrote {args.json}")
     return 1 if failed else 0
 
 
