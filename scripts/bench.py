@@ -14,7 +14,9 @@ to stderr, everything with raw timings to ``--json``. Exit 1 when a section fail
 
 import argparse
 import contextlib
+import itertools
 import json
+import math
 import os
 import platform
 import shutil
@@ -33,7 +35,7 @@ from bundler.isolated import run_json
 from bundler.probe import proxy_event
 from bundler.runtime import deploy_interpreter, deploy_target
 from bundler.sizes import MAX_UNZIPPED, MAX_ZIPPED, TARGET_ZIPPED, model_zipped, with_trained_model
-from shared.paths import REPO
+from shared.paths import APP_DIR, REPO
 
 PROBE = REPO / "bundler" / "probe.py"
 TORCH_SIDE = REPO / "scripts" / "benchlib" / "torch_side.py"
@@ -41,6 +43,12 @@ MIB = 1024**2
 BUSY_LOAD = 1.0  # 1-minute load average above which the figures are flagged as noise
 SMALL, LARGE = "300x300", "4032x3024"
 OURS = ("ours fp32", "ours int8")
+# US East (N. Virginia) list prices, first tier (aws.amazon.com/lambda/pricing and
+# aws.amazon.com/api-gateway/pricing, read 2026-12-01): Lambda per GB-second and per request,
+# REST API per request. Lambda bills the handler's duration rounded up to the millisecond.
+GB_SECOND = {"x86_64": 0.0000166667, "arm64": 0.0000133334}
+PER_REQUEST = 0.20e-6 + 3.50e-6
+MEMORY_MB = json.loads((APP_DIR / ".chalice" / "config.json").read_text())["lambda_memory_size"]
 
 
 @dataclass(frozen=True)
@@ -246,6 +254,10 @@ def warm_request(inputs: Inputs) -> Section:
         s.add(f"{side}: Pillow alone, draft decode of the {LARGE} JPEG", floor, "ms")
         s.add(f"{side} {LARGE} p50", p50(runs[side][LARGE]["times_ms"]), "ms", *budget,
               target="ratio <= 1.0")  # fmt: skip
+    for side, img, cpu in itertools.product(OURS, images, GB_SECOND):
+        billed = math.ceil(p50(runs[side][img]["times_ms"])) / 1000 * MEMORY_MB / 1024
+        s.add(f"{side} {img}: cost per million at {MEMORY_MB} MB, {cpu} price", 1e6 *
+              (billed * GB_SECOND[cpu] + PER_REQUEST), "USD")  # fmt: skip
     for side, r in runs.items():
         for img in images:
             r[img].update(p50=p50(r[img]["times_ms"]), p99=p99(r[img]["times_ms"]))
