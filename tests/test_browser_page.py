@@ -1,4 +1,6 @@
-"""GET / in a real headless Chromium: pick an image, drop an image, see the label and the bars.
+"""GET / in a real headless Chromium: pick an image, drop an image, see the label and the bars;
+the accepted formats and the size limit are listed, the picker offers only those formats, and a
+file the server would refuse is stopped before upload (issue 15, point 11).
 
 Needs Debian's `chromium` (scripts/setup installs it when run as root) and the `playwright`
 Python package from requirements-dev.txt; the test skips, saying which is missing, without them.
@@ -89,11 +91,60 @@ def test_drop_an_image(page: Any, png_bytes: bytes):
     _assert_shows_result(page, "drone.png")
 
 
-def test_a_file_that_is_not_an_image_shows_the_error(page: Any):
+def test_a_broken_image_gets_the_servers_message(page: Any):
     page.set_input_files(
-        "#file", files=[{"name": "notes.txt", "mimeType": "text/plain", "buffer": b"hello"}]
+        "#file", files=[{"name": "broken.jpg", "mimeType": "image/jpeg", "buffer": b"hello"}]
     )
     page.wait_for_function("document.getElementById('error').textContent !== ''")
     error = page.inner_text("#error")
-    assert "notes.txt" in error and "not a supported image" in error and "HTTP 400" in error
+    assert "broken.jpg" in error and "not a supported image" in error and "HTTP 400" in error
     assert page.is_hidden("#result")
+
+
+def test_the_page_lists_the_formats_and_the_size_limit(page: Any):
+    text = page.inner_text("#limits")
+    assert "JPEG, PNG, WebP, GIF, BMP, TIFF" in text and "4,500,000 bytes" in text
+    assert "HEIC" in text
+
+
+def test_the_file_picker_offers_only_accepted_formats(page: Any):
+    accept = page.get_attribute("#file", "accept").split(",")
+    assert "image/*" not in accept
+    assert {"image/jpeg", "image/png", "image/webp", "image/gif", "image/bmp", "image/tiff"} <= set(
+        accept
+    )
+    assert {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"} <= set(accept)
+    assert not {"image/heic", "image/avif", ".heic", ".avif", ".svg"} & set(accept)
+
+
+@pytest.mark.parametrize(
+    ("name", "mime", "size", "words"),
+    [
+        ("huge.jpg", "image/jpeg", 4_500_001, "the limit is 4,500,000 bytes: resize or compress"),
+        ("IMG_0001.HEIC", "image/heic", 2000, "convert it to JPEG"),
+        ("photo.avif", "", 2000, "convert it to JPEG"),
+        ("notes.txt", "text/plain", 5, "not an image this service reads"),
+        ("empty.png", "image/png", 0, "the file is empty"),
+    ],
+)
+def test_files_the_server_would_refuse_are_stopped_before_upload(
+    page: Any, name: str, mime: str, size: int, words: str
+):
+    sent: list[str] = []
+
+    def record(request: Any) -> None:
+        if request.url.endswith("/classify"):
+            sent.append(request.url)
+
+    page.on("request", record)
+    try:
+        page.evaluate("document.getElementById('error').textContent = ''")
+        page.set_input_files(
+            "#file", files=[{"name": name, "mimeType": mime, "buffer": bytes(size)}]
+        )
+        page.wait_for_function("document.getElementById('error').textContent !== ''")
+        error = page.inner_text("#error")
+    finally:
+        page.remove_listener("request", record)
+    assert name in error and words in error, error
+    assert sent == []  # refused in the page: nothing was uploaded

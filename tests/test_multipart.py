@@ -61,6 +61,26 @@ def test_filenames_utf8_rfc2231_and_paths():
     assert names == ["vögel.jpg", "dröhne.png", "x.gif", "passwd"]
 
 
+def test_lf_only_bodies_are_read_like_crlf_ones():
+    """Bodies written by hand or by some scripts break lines with a bare LF."""
+    lf = CURL_BODY.replace(b"\r\n", b"\n")
+    crlf_parts, lf_parts = parse(CURL_BODY, CURL_BOUNDARY), parse(lf, CURL_BOUNDARY)
+    assert [(p.name, p.filename, p.content_type) for p in lf_parts] == [
+        (p.name, p.filename, p.content_type) for p in crlf_parts
+    ]
+    # The data keeps its own line breaks (rewritten here only because the whole body was).
+    assert lf_parts[0].data == crlf_parts[0].data.replace(b"\r\n", b"\n")
+    assert lf_parts[1].data == b"x"
+    with_preamble = b"preamble\n" + lf
+    assert [p.data for p in parse(with_preamble, CURL_BOUNDARY)] == [p.data for p in lf_parts]
+
+
+def test_lf_only_truncated_bodies_are_still_called_truncated():
+    lf = CURL_BODY.replace(b"\r\n", b"\n")
+    with pytest.raises(MultipartError, match="closing boundary is missing"):
+        parse(lf[: len(lf) // 2], CURL_BOUNDARY)
+
+
 def test_part_without_headers_and_empty_parts():
     body = b"--b\r\n\r\nraw\r\n--b\r\nContent-Disposition: form-data; name=e\r\n\r\n\r\n--b--\r\n"
     first, second = parse(body, "b")
@@ -111,7 +131,15 @@ def test_round_trip_of_arbitrary_binary_payloads(payloads: list[bytes]):
         st.binary(max_size=400),
         st.lists(
             st.sampled_from(
-                [b"--b", b"\r\n", b"--", b"Content-Disposition: form-data; name=", b'"', b"x"]
+                [
+                    b"--b",
+                    b"\r\n",
+                    b"\n",
+                    b"--",
+                    b"Content-Disposition: form-data; name=",
+                    b'"',
+                    b"x",
+                ]
             ),
             max_size=30,
         ).map(b"".join),
