@@ -82,8 +82,9 @@ class Predictor:
     def predict(self, image_bytes: bytes, top: int | None = None) -> dict[str, Any]:
         """Classify one encoded image; ``top`` limits the ranked list (default: every label).
 
-        Raises ``shared.DecodeError`` (or ``ImageTooLargeError``) for bytes that are not a
-        supported image, ``ValueError`` for ``top < 1``.
+        Raises ``shared.decode.DecodeError`` (or its ``ImageTooLargeError`` and
+        ``UnsupportedFormatError``) for bytes that are not a supported image, ``ValueError`` for
+        ``top < 1``.
         """
         if top is not None and top < 1:
             raise ValueError(f"top must be at least 1, got {top}")
@@ -98,6 +99,14 @@ class Predictor:
         probs = np.asarray(output, dtype=np.float64).reshape(-1)
         if probs.shape[0] != len(self.labels) or not np.all(np.isfinite(probs)):
             raise RuntimeError("the model returned an output that does not match its labels")
+        timing = {"decode": _ms(t0, t1), "preprocess": _ms(t1, t2), "inference": _ms(t2, t3)}
+        return self._result(probs, top, timing)
+
+    def _result(
+        self, probs: np.ndarray, top: int | None, timing_ms: dict[str, float]
+    ) -> dict[str, Any]:
+        """The one place an answer is built (the API, single or batch, and every trainer figure
+        use it): a field added here reaches every client."""
         # Stable sort: equal probabilities keep the model's label order.
         order = np.argsort(-probs, kind="stable")
         ranked = [
@@ -113,11 +122,7 @@ class Predictor:
             },
             "top": ranked,
             "model": self.model_info,
-            "timing_ms": {
-                "decode": _ms(t0, t1),
-                "preprocess": _ms(t1, t2),
-                "inference": _ms(t2, t3),
-            },
+            "timing_ms": timing_ms,
         }
 
 

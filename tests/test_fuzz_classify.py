@@ -6,8 +6,8 @@ and per-file errors, or a JSON client error, under 2 s, with no internals in the
 own values quoted back are told apart from leaks). Each test reports how many cases it ran, the
 statuses seen, the slowest response and its seed.
 
-``SKYCLASS_FUZZ_EXAMPLES`` sets the cases per strategy (300; CI 100): with the 12 strategies here,
-``SKYCLASS_FUZZ_EXAMPLES=1000`` runs 12,000 cases. ``SKYCLASS_FUZZ_SEED`` fixes the seed (CI sets
+``SKYCLASS_FUZZ_EXAMPLES`` sets the cases per strategy (300; CI 100): with the 13 strategies here,
+``SKYCLASS_FUZZ_EXAMPLES=1000`` runs 13,000 cases. ``SKYCLASS_FUZZ_SEED`` fixes the seed (CI sets
 one, so a red run replays exactly); without it each run draws a new seed and reports it, so any
 run can be replayed with ``SKYCLASS_FUZZ_SEED=<seed>`` (failures also print hypothesis's
 ``@reproduce_failure`` blob, and the local ``.hypothesis/`` database replays them first).

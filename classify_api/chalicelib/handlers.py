@@ -137,7 +137,8 @@ def _refuse_unread_chunked_body(headers: Mapping[str, str], body: bytes) -> None
 @guarded("/health")
 def health(log: RequestLog, request: Request) -> Response:
     """GET /health: loads the model if needed, so it doubles as a warm-up call."""
-    predictor = get_predictor()
+    with log.phase("model"):
+        predictor = get_predictor()
     # Already imported by the predictor; only their versions are read here.
     import numpy
     import onnxruntime
