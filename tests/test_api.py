@@ -243,8 +243,11 @@ def test_a_url_where_bytes_belong_is_told_urls_are_not_fetched(
     client: Client, url: str, jpeg_bytes
 ):
     """Raw body, JSON image, JSON batch entry, JSON "url" key and multipart text field."""
-    message = assert_error(post_json(client, {"image": url}), 400, "invalid_base64")["message"]
-    assert "URLs are not fetched" in message
+    for image in (url, "data:image/png;base64," + url):
+        message = assert_error(post_json(client, {"image": image}), 400, "invalid_base64")[
+            "message"
+        ]
+        assert "URLs are not fetched" in message
     message = assert_error(post(client, url.encode(), "image/jpeg"), 400, "invalid_image")[
         "message"
     ]
@@ -742,6 +745,7 @@ def test_one_json_log_line_per_request_with_emf_metrics(
 def test_the_log_line_of_an_error_and_of_a_batch_names_no_file(
     client: Client, capsys: pytest.CaptureFixture[str], png_bytes: bytes
 ):
+    client.http.get("/health")  # the model is loaded: even a refused request names its version
     request_logs(capsys)
     assert_error(post(client, b"", "image/png"), 400, "empty_body")
     secret = "holiday-photo-of-my-kids"
@@ -760,6 +764,7 @@ def test_the_log_line_of_an_error_and_of_a_batch_names_no_file(
         "empty_body",
     )
     assert _metrics(error_line)["Errors"] == ("ErrorCode",) and error_line["Errors"] == 1
+    assert error_line["model_version"] == "test-0"
     assert "label" not in error_line
     _assert_emf(error_line)
     assert batch_line["status"] == 200 and batch_line["files"] == 3

@@ -24,7 +24,7 @@ from chalicelib.http import (
     json_response,
     shown,
 )
-from chalicelib.model_store import get_predictor
+from chalicelib.model_store import get_predictor, loaded_version
 from chalicelib.page import page_html
 from chalicelib.uploads import Upload, read_uploads
 
@@ -40,7 +40,7 @@ def classify(log: RequestLog, request: Request) -> Response:
     "results"}`` with one result or ``{error, message}`` per file (status 200 whenever the batch
     itself could be read)."""
     body = request.raw_body or b""
-    log.set(bytes=len(body))
+    log.set(bytes=len(body), model_version=loaded_version())
     _refuse_unread_chunked_body(request.headers, body)
     query_top = _top((request.query_params or {}).get("top"), "in the query string")
     with log.phase("read"):

@@ -42,6 +42,12 @@ def get_predictor() -> Predictor:
         return _loaded[1]
 
 
+def loaded_version() -> str | None:
+    """The version of the model already loaded, if any (never loads one: for the request log)."""
+    loaded = _loaded
+    return loaded[1].model_info["version"] if loaded is not None else None
+
+
 def _load(path: Path) -> Predictor:
     from shared.predictor import Predictor
 

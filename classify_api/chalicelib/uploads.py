@@ -467,6 +467,8 @@ def _base64_image(value: object, where: str) -> bytes:
                 f'the {where} is a data URL without ";base64,": '
                 "put the base64-encoded image after data:image/...;base64,",
             )
+        if _looks_like_url(text):
+            raise bad_request("invalid_base64", _url_message(where))
     # base64 tools wrap lines (whitespace carries no data); URL-safe base64 uses - and _, and
     # many encoders (JavaScript, Go's RawStdEncoding) leave the = padding out.
     compact = "".join(text.split()).translate(_URLSAFE).rstrip("=")
