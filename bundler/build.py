@@ -77,8 +77,8 @@ def build(
         app_dir, package_dir = app_source, DEFAULT_OUT
         if model is not None:
             raise ValueError("--model needs --out: the working tree's model is the published one")
-        # chalice zips chalicelib/ as it is: bytecode left by local runs would ship (a staged
-        # copy never holds any).
+        # chalice zips chalicelib/ as it is: bytecode left by local runs (other Pythons,
+        # timestamp-checked) would ship beside the build's own (a staged copy never holds any).
         for cache in (app_dir / "chalicelib").rglob("__pycache__"):
             shutil.rmtree(cache, ignore_errors=True)
     else:
