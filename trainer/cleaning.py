@@ -20,6 +20,7 @@ from tqdm import tqdm
 from shared.decode import DecodeError, decode
 from trainer.atomic import atomic_write_text
 from trainer.dedup import ImageHash, hash_image
+from trainer.progress import hidden
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ def scan(
                 total=len(candidates),
                 desc="scan",
                 unit="img",
-                disable=None if progress else True,
+                disable=hidden(progress),
                 leave=False,
             )
         )

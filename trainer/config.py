@@ -185,6 +185,11 @@ class RunFlags:
         default=False,
         action="store_true",
     )
+    publish_to: str | None = _opt(
+        "with --publish: write the served model here instead of the API's model path",
+        default=None,
+        metavar="PATH",
+    )
     device: str = _opt(
         "auto: CUDA (mixed precision) when present, else CPU",
         default="auto",

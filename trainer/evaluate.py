@@ -51,6 +51,7 @@ from trainer.metrics import (
     summarize,
 )
 from trainer.plots import confusion_png, image_grid_png, reliability_png
+from trainer.progress import hidden
 
 MODEL_FILE = "model.onnx"
 INT8_FILE = "model.int8.onnx"
@@ -143,7 +144,7 @@ def score_files(
                 total=len(paths),
                 desc=desc,
                 unit="img",
-                disable=None if progress else True,
+                disable=hidden(progress),
                 leave=False,
             )
         )

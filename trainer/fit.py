@@ -80,7 +80,8 @@ def fit(
     from trainer.export import export_run  # the ONNX tooling loads only when exporting
 
     try:
-        exported = export_run(run_dir, publish=flags.publish, log=log)
+        target = Path(flags.publish_to) if flags.publish_to else None
+        exported = export_run(run_dir, publish=flags.publish, publish_to=target, log=log)
     except UsageError as exc:  # an export failure is one line; the trained run stays usable
         if flags.debug:
             raise

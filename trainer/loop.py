@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 from tqdm import tqdm
 
 from trainer.model import Classifier
+from trainer.progress import hidden
 
 Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
 
@@ -55,7 +56,6 @@ class Engine:
         return torch.autocast(self.device.type, enabled=self.amp)
 
     def bar(self, iterable: Iterable, total: int, desc: str) -> Iterator:
-        # disable=None: bars on a terminal only, so logs and CI output stay readable.
         return iter(
             tqdm(
                 iterable,
@@ -63,7 +63,7 @@ class Engine:
                 desc=desc,
                 unit="batch",
                 leave=False,
-                disable=None if self.progress else True,
+                disable=hidden(self.progress),
                 dynamic_ncols=True,
             )
         )

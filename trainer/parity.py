@@ -27,6 +27,7 @@ from shared.model_contract import INPUT_NAME
 from shared.paths import REPO
 from shared.preprocess import normalize, resize_crop_planar
 from trainer.onnx_export import ExportError, load_session
+from trainer.progress import hidden
 
 MAX_PROB_DIFF = 1e-4
 BATCH = 16
@@ -67,7 +68,9 @@ def prepare_images(
 ) -> PreparedImages:
     """Decode + preprocess ``(path, label index)`` items; a bad file is a one-line ExportError."""
     planes = np.empty((len(items), *spec.input_shape), dtype=np.uint8)
-    for i, (path, _) in enumerate(tqdm(items, desc=desc, unit="img", leave=False, disable=None)):
+    for i, (path, _) in enumerate(
+        tqdm(items, desc=desc, unit="img", leave=False, disable=hidden())
+    ):
         try:
             rgb = decode(Path(path).read_bytes(), min_short_side=spec.resize)
         except OSError as exc:
@@ -84,7 +87,7 @@ def onnx_probabilities(
 ) -> np.ndarray:
     """float32 ``(N, classes)`` outputs of ``session`` on every prepared image."""
     out = []
-    with tqdm(total=len(images), desc=desc, unit="img", leave=False, disable=None) as bar:
+    with tqdm(total=len(images), desc=desc, unit="img", leave=False, disable=hidden()) as bar:
         for _, x in images.batches():
             out.append(session.run(None, {INPUT_NAME: x})[0])
             bar.update(len(x))
@@ -122,7 +125,7 @@ def compare(
     """
     model = model.eval()
     torch_out, onnx_out = [], []
-    with tqdm(total=len(images), desc="parity", unit="img", leave=False, disable=None) as bar:
+    with tqdm(total=len(images), desc="parity", unit="img", leave=False, disable=hidden()) as bar:
         for _, x in images.batches():
             with torch.inference_mode():
                 logits = model(torch.from_numpy(x)) / temperature

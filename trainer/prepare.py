@@ -21,6 +21,7 @@ from trainer.atomic import atomic_write_bytes
 from trainer.cleaning import Skipped, check_file, write_skipped
 from trainer.data import discover
 from trainer.images import load_rgb
+from trainer.progress import hidden
 
 
 def shrink_to_jpeg(path: Path, max_side: int, quality: int) -> bytes:
@@ -54,9 +55,7 @@ def prepare(
     seen: dict[str, str] = {}
     taken: set[str] = set()
     written = 0
-    for candidate in tqdm(
-        candidates, desc="prepare", unit="img", disable=None if progress else True
-    ):
+    for candidate in tqdm(candidates, desc="prepare", unit="img", disable=hidden(progress)):
         digest, reason = check_file(src / candidate.rel)
         if digest is None:
             skipped.append(Skipped(candidate.rel, reason or "unknown"))

@@ -26,6 +26,7 @@ from tqdm import tqdm
 from shared.model_contract import INPUT_NAME
 from trainer.onnx_export import ExportError, check_compatible, prune_opset_imports
 from trainer.parity import PreparedImages
+from trainer.progress import hidden
 
 CALIBRATION_BATCH = 8
 
@@ -35,7 +36,9 @@ class _Calibration(CalibrationDataReader):
 
     def __init__(self, images: PreparedImages):
         self._batches = images.batches(CALIBRATION_BATCH)
-        self._bar = tqdm(total=len(images), desc="calibrate", unit="img", leave=False, disable=None)
+        self._bar = tqdm(
+            total=len(images), desc="calibrate", unit="img", leave=False, disable=hidden()
+        )
 
     def get_next(self) -> dict[str, np.ndarray] | None:
         batch = next(self._batches, None)

@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from shared.labels import DEFAULT_LABELS
 from trainer.atomic import atomic_write_bytes, atomic_write_text
+from trainer.progress import hidden
 
 GENERATOR_VERSION = "2"
 SUPERSAMPLE = 2  # drawn at 2x then downsampled: antialiased edges without a vector library
@@ -241,7 +242,9 @@ def generate(root: str | Path, *, per_class: int = 150, seed: int = 0, size: int
     if stamp_path.is_file() and stamp_path.read_text(encoding="utf-8") == stamp:
         return root
     jobs = [(c, label, i) for c, label in enumerate(DEFAULT_LABELS) for i in range(per_class)]
-    for class_index, label, i in tqdm(jobs, desc="render", unit="img", leave=False, disable=None):
+    for class_index, label, i in tqdm(
+        jobs, desc="render", unit="img", leave=False, disable=hidden()
+    ):
         folder = root / label
         folder.mkdir(parents=True, exist_ok=True)
         slug = label.lower().replace(" ", "_")
