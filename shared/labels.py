@@ -14,6 +14,10 @@ DEFAULT_LABELS: tuple[str, ...] = (
 )
 
 
+# The label of an answer that is none of the classes; no class may be called this.
+UNKNOWN = "unknown"
+
+
 class LabelError(ValueError):
     """A label list that cannot describe a classifier's outputs."""
 
@@ -26,6 +30,8 @@ def validate_labels(labels: Iterable[str]) -> tuple[str, ...]:
     for label in out:
         if not isinstance(label, str) or not label.strip():
             raise LabelError(f"labels must be non-empty strings, got {label!r}")
+    if any(label.strip().lower() == UNKNOWN for label in out):
+        raise LabelError(f"{UNKNOWN!r} is reserved for images that are none of the classes")
     duplicates = sorted({label for label in out if out.count(label) > 1})
     if duplicates:
         raise LabelError(f"labels must be unique; repeated: {duplicates}")

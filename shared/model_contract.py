@@ -1,8 +1,8 @@
 """What an exported model carries about itself, in ONNX ``metadata_props``.
 
-The exporter writes these keys and the API reads them: labels and preprocessing come from the
-model, never from a second copy. Values are strings (ONNX metadata is string -> string); structured
-values are JSON.
+The exporter writes these keys and the API reads them: labels, preprocessing and the rule that
+answers "none of these" come from the model, never from a second copy. Values are strings (ONNX
+metadata is string -> string); structured values are JSON.
 """
 
 import json
@@ -19,8 +19,13 @@ KEY_LABELS = "skyclass.labels"
 KEY_PREPROCESS = "skyclass.preprocess"
 KEY_OUTPUT = "skyclass.output"  # what the single output holds: "probabilities" (softmax applied)
 KEY_INFO = "skyclass.info"  # JSON object: model_version, run_id, created, git_commit, metrics, ...
+KEY_REJECTION = "skyclass.rejection"  # JSON object: see Rejection; absent in older exports
 INPUT_NAME = "input"
 OUTPUT_NAME = "probabilities"
+KNOWN_SCORE_OUTPUT = (
+    "known_score"  # optional second output: how much an image is one of the classes
+)
+SCORES = ("max_probability", KNOWN_SCORE_OUTPUT)
 
 
 class ContractError(ValueError):
@@ -28,19 +33,69 @@ class ContractError(ValueError):
 
 
 @dataclass(frozen=True)
+class Rejection:
+    """How the model answers "none of these": an image whose score is below ``threshold`` is not
+    one of the classes. The score is the top class probability (``max_probability``) or the
+    graph's own ``known_score`` output; the trainer set ``threshold`` on val so that
+    ``accept_rate`` of the in-class val images pass."""
+
+    method: str  # how the score was learnt, for people (e.g. "max_probability", "background_class")
+    score: str  # one of SCORES
+    threshold: float
+    accept_rate: float
+    details: Mapping[str, Any] = field(
+        default_factory=dict
+    )  # figures behind the choice, for /health
+
+    def __post_init__(self) -> None:
+        if self.score not in SCORES:
+            raise ContractError(f"rejection score must be one of {SCORES}, got {self.score!r}")
+        if not (0.0 < self.accept_rate <= 1.0) or not isinstance(self.threshold, float):
+            raise ContractError("rejection needs a float threshold and an accept rate in (0, 1]")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "score": self.score,
+            "threshold": self.threshold,
+            "accept_rate": self.accept_rate,
+            "details": dict(self.details),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Rejection":
+        try:
+            return cls(
+                method=str(data["method"]),
+                score=str(data["score"]),
+                threshold=float(data["threshold"]),
+                accept_rate=float(data["accept_rate"]),
+                details=dict(data.get("details") or {}),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ContractError(
+                f"model metadata 'skyclass.rejection' is malformed: {exc}"
+            ) from None
+
+
+@dataclass(frozen=True)
 class ModelContract:
     labels: tuple[str, ...]
     spec: PreprocessSpec
     info: Mapping[str, Any] = field(default_factory=dict)
+    rejection: Rejection | None = None  # None: an export without the rule (every image is known)
 
     def to_metadata(self) -> dict[str, str]:
-        return {
+        props = {
             KEY_CONTRACT: CONTRACT_VERSION,
             KEY_LABELS: json.dumps(list(self.labels)),
             KEY_PREPROCESS: self.spec.to_json(),
             KEY_OUTPUT: OUTPUT_NAME,
             KEY_INFO: json.dumps(dict(self.info), sort_keys=True, default=str),
         }
+        if self.rejection is not None:
+            props[KEY_REJECTION] = json.dumps(self.rejection.to_dict(), sort_keys=True)
+        return props
 
     @classmethod
     def from_metadata(cls, props: Mapping[str, str]) -> "ModelContract":
@@ -60,4 +115,15 @@ class ModelContract:
             raise ContractError(f"model metadata is malformed: {exc}") from None
         if not isinstance(info, dict):
             raise ContractError("model metadata 'skyclass.info' must be a JSON object")
-        return cls(labels=labels, spec=spec, info=info)
+        rejection = None
+        if KEY_REJECTION in props:
+            try:
+                data = json.loads(props[KEY_REJECTION])
+            except json.JSONDecodeError as exc:
+                raise ContractError(
+                    f"model metadata 'skyclass.rejection' is not JSON: {exc}"
+                ) from None
+            if not isinstance(data, dict):
+                raise ContractError("model metadata 'skyclass.rejection' must be a JSON object")
+            rejection = Rejection.from_dict(data)
+        return cls(labels=labels, spec=spec, info=info, rejection=rejection)

@@ -15,7 +15,14 @@ from typing import Any
 import numpy as np
 
 from shared.decode import decode
-from shared.model_contract import INPUT_NAME, OUTPUT_NAME, ContractError, ModelContract
+from shared.labels import UNKNOWN
+from shared.model_contract import (
+    INPUT_NAME,
+    KNOWN_SCORE_OUTPUT,
+    OUTPUT_NAME,
+    ContractError,
+    ModelContract,
+)
 from shared.preprocess import preprocess
 from shared.spec import PreprocessSpec
 
@@ -30,6 +37,10 @@ class Predictor:
         self.contract = contract
         self.load_ms = load_ms
         _check_signature(session, contract)
+        rejection = contract.rejection
+        self._outputs = [OUTPUT_NAME]
+        if rejection is not None and rejection.score == KNOWN_SCORE_OUTPUT:
+            self._outputs.append(KNOWN_SCORE_OUTPUT)
 
     @classmethod
     def from_path(cls, path: str | os.PathLike[str]) -> "Predictor":
@@ -61,7 +72,8 @@ class Predictor:
         # The first run allocates onnxruntime's buffers and picks kernels (~2-5x a normal run);
         # paying for it here keeps it out of the first client's timing and lets /health warm up.
         session.run(
-            [OUTPUT_NAME], {INPUT_NAME: np.zeros((1, *contract.spec.input_shape), np.float32)}
+            predictor._outputs,
+            {INPUT_NAME: np.zeros((1, *contract.spec.input_shape), np.float32)},
         )
         predictor.load_ms = (time.perf_counter() - started) * 1000
         return predictor
@@ -79,8 +91,14 @@ class Predictor:
         info: Mapping[str, Any] = self.contract.info
         return {"version": info.get("model_version"), "created": info.get("created")}
 
-    def predict(self, image_bytes: bytes, top: int | None = None) -> dict[str, Any]:
+    def predict(
+        self, image_bytes: bytes, top: int | None = None, reject: bool = True
+    ) -> dict[str, Any]:
         """Classify one encoded image; ``top`` limits the ranked list (default: every label).
+
+        ``known`` says whether the image is one of the classes, by the model's own rule; when it
+        is not, ``label`` is ``"unknown"`` (``reject=False`` keeps the closest class as the label
+        for clients that want the closed-set answer).
 
         Raises ``shared.decode.DecodeError`` (or its ``ImageTooLargeError`` and
         ``UnsupportedFormatError``) for bytes that are not a supported image, ``ValueError`` for
@@ -93,17 +111,30 @@ class Predictor:
         t1 = time.perf_counter()
         batch = preprocess(rgb, self.spec)
         t2 = time.perf_counter()
-        (output,) = self._session.run([OUTPUT_NAME], {INPUT_NAME: batch})
+        outputs = self._session.run(self._outputs, {INPUT_NAME: batch})
         t3 = time.perf_counter()
         # The exported graph ends in softmax already (skyclass.output = "probabilities").
-        probs = np.asarray(output, dtype=np.float64).reshape(-1)
+        probs = np.asarray(outputs[0], dtype=np.float64).reshape(-1)
         if probs.shape[0] != len(self.labels) or not np.all(np.isfinite(probs)):
             raise RuntimeError("the model returned an output that does not match its labels")
+        score = float(np.asarray(outputs[1]).reshape(-1)[0]) if len(outputs) > 1 else None
         timing = {"decode": _ms(t0, t1), "preprocess": _ms(t1, t2), "inference": _ms(t2, t3)}
-        return self._result(probs, top, timing)
+        return self._result(probs, score, top, reject, timing)
+
+    def known_score(self, probs: np.ndarray, graph_score: float | None) -> float | None:
+        """The rejection score of one image (None for a model without a rejection rule)."""
+        rejection = self.contract.rejection
+        if rejection is None:
+            return None
+        return graph_score if rejection.score == KNOWN_SCORE_OUTPUT else float(np.max(probs))
 
     def _result(
-        self, probs: np.ndarray, top: int | None, timing_ms: dict[str, float]
+        self,
+        probs: np.ndarray,
+        graph_score: float | None,
+        top: int | None,
+        reject: bool,
+        timing_ms: dict[str, float],
     ) -> dict[str, Any]:
         """The one place an answer is built (the API, single or batch, and every trainer figure
         use it): a field added here reaches every client."""
@@ -113,8 +144,15 @@ class Predictor:
             {"label": self.labels[i], "probability": round(float(probs[i]), _DECIMALS)}
             for i in order[: len(order) if top is None else top]
         ]
+        closest = self.labels[order[0]]
+        score = self.known_score(probs, graph_score)
+        rejection = self.contract.rejection
+        known = score is None or rejection is None or score >= rejection.threshold
         return {
-            "label": self.labels[order[0]],
+            "label": closest if known or not reject else UNKNOWN,
+            "known": known,
+            "closest": closest,
+            "known_score": None if score is None else round(score, _DECIMALS),
             "confidence": round(float(probs[order[0]]), _DECIMALS),
             "probabilities": {
                 label: round(float(p), _DECIMALS)
@@ -143,6 +181,15 @@ def _check_signature(session: Any, contract: ModelContract) -> None:
     """Refuse a model whose input/output names or class count disagree with its metadata."""
     inputs = {i.name: i for i in session.get_inputs()}
     outputs = {o.name: o for o in session.get_outputs()}
+    rejection = contract.rejection
+    if (
+        rejection is not None
+        and rejection.score == KNOWN_SCORE_OUTPUT
+        and (KNOWN_SCORE_OUTPUT not in outputs)
+    ):
+        raise ContractError(
+            f"the model's rejection rule reads an output {KNOWN_SCORE_OUTPUT!r} it does not have"
+        )
     if INPUT_NAME not in inputs or OUTPUT_NAME not in outputs:
         raise ContractError(
             f"the model needs an input {INPUT_NAME!r} and an output {OUTPUT_NAME!r}, "
