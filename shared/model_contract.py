@@ -6,6 +6,7 @@ metadata is string -> string); structured values are JSON.
 """
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,8 +51,15 @@ class Rejection:
     def __post_init__(self) -> None:
         if self.score not in SCORES:
             raise ContractError(f"rejection score must be one of {SCORES}, got {self.score!r}")
-        if not (0.0 < self.accept_rate <= 1.0) or not isinstance(self.threshold, float):
-            raise ContractError("rejection needs a float threshold and an accept rate in (0, 1]")
+        # NaN or infinity would reject (or keep) every image silently, and is not JSON for /health.
+        if not isinstance(self.threshold, float) or not math.isfinite(self.threshold):
+            raise ContractError(
+                f"rejection threshold must be a finite float, got {self.threshold!r}"
+            )
+        if not (0.0 < self.accept_rate <= 1.0):
+            raise ContractError(
+                f"rejection accept rate must be in (0, 1], got {self.accept_rate!r}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -65,17 +73,31 @@ class Rejection:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "Rejection":
         try:
-            return cls(
-                method=str(data["method"]),
-                score=str(data["score"]),
-                threshold=float(data["threshold"]),
-                accept_rate=float(data["accept_rate"]),
-                details=dict(data.get("details") or {}),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
+            method, score = data["method"], data["score"]
+            threshold, accept_rate = data["threshold"], data["accept_rate"]
+        except KeyError as exc:
             raise ContractError(
-                f"model metadata 'skyclass.rejection' is malformed: {exc}"
+                f"model metadata 'skyclass.rejection' lacks {exc.args[0]!r}"
             ) from None
+        details = data.get("details")
+        details = {} if details is None else details
+        if not isinstance(method, str) or not method or not isinstance(score, str):
+            raise ContractError("model metadata 'skyclass.rejection' needs string method and score")
+        # JSON numbers only: "0.5" or true would be a writer's bug, not a threshold.
+        for name, number in (("threshold", threshold), ("accept_rate", accept_rate)):
+            if isinstance(number, bool) or not isinstance(number, int | float):
+                raise ContractError(
+                    f"model metadata 'skyclass.rejection' {name} must be a number, got {number!r}"
+                )
+        if not isinstance(details, Mapping):
+            raise ContractError("model metadata 'skyclass.rejection' details must be a JSON object")
+        return cls(
+            method=method,
+            score=score,
+            threshold=float(threshold),
+            accept_rate=float(accept_rate),
+            details=dict(details),
+        )
 
 
 @dataclass(frozen=True)

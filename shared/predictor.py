@@ -118,6 +118,8 @@ class Predictor:
         if probs.shape[0] != len(self.labels) or not np.all(np.isfinite(probs)):
             raise RuntimeError("the model returned an output that does not match its labels")
         score = float(np.asarray(outputs[1]).reshape(-1)[0]) if len(outputs) > 1 else None
+        if score is not None and not np.isfinite(score):
+            raise RuntimeError("the model returned a known_score that is not a finite number")
         timing = {"decode": _ms(t0, t1), "preprocess": _ms(t1, t2), "inference": _ms(t2, t3)}
         return self._result(probs, score, top, reject, timing)
 

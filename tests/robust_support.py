@@ -36,7 +36,17 @@ MAX_SECONDS = 2.0
 _LEAK_MARKERS = ("Traceback", 'File "', ".py", str(ROOT), sys.prefix, "site-packages", "/work")
 # How messages quote a client's value (chalicelib.http.shown): a Python repr, maybe cut with "…".
 _QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
-_RESULT_KEYS = {"label", "confidence", "probabilities", "top", "model", "timing_ms"}
+_RESULT_KEYS = {
+    "label",
+    "known",
+    "closest",
+    "known_score",
+    "confidence",
+    "probabilities",
+    "top",
+    "model",
+    "timing_ms",
+}
 
 
 @pytest.fixture

@@ -25,7 +25,17 @@ from tests.imagegen import encode, synthetic_rgb
 from tests.robust_support import pixel_model as pixel_model
 from tests.test_decode import JARGON, STORED_AS, _iso_bmff, _png_declaring, exif_jpeg
 
-RESULT_KEYS = {"label", "confidence", "probabilities", "top", "model", "timing_ms"}
+RESULT_KEYS = {
+    "label",
+    "known",
+    "closest",
+    "known_score",
+    "confidence",
+    "probabilities",
+    "top",
+    "model",
+    "timing_ms",
+}
 
 
 @pytest.fixture
@@ -64,14 +74,28 @@ def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-def assert_result(result: dict, top: int = len(DEFAULT_LABELS), version: str = "test-0") -> None:
+def assert_result(
+    result: dict,
+    top: int | None = None,
+    version: str = "test-0",
+    known: bool = True,
+    reject: bool = True,
+    labels: tuple[str, ...] = DEFAULT_LABELS,
+) -> None:
+    """A classification: one of the classes (``known``), or "unknown" with its closest class
+    and every probability still given (``reject=False``: the closest class as the label)."""
     assert set(result) == RESULT_KEYS, result
-    assert list(result["probabilities"]) == list(DEFAULT_LABELS)  # labels from model metadata
+    assert list(result["probabilities"]) == list(labels)  # labels from model metadata
     assert sum(result["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
     ranked = [item["probability"] for item in result["top"]]
-    assert len(ranked) == top and ranked == sorted(ranked, reverse=True)
-    assert result["label"] == result["top"][0]["label"]
+    assert len(ranked) == (len(labels) if top is None else top)
+    assert ranked == sorted(ranked, reverse=True)
+    assert result["known"] is known, result
+    assert result["closest"] == result["top"][0]["label"]
+    assert result["label"] == (result["closest"] if known or not reject else "unknown"), result
+    assert result["known_score"] is None or isinstance(result["known_score"], float)
     assert result["confidence"] == max(result["probabilities"].values())
+    assert result["confidence"] == result["probabilities"][result["closest"]]
     assert result["model"]["version"] == version
     assert set(result["timing_ms"]) == {"decode", "preprocess", "inference"}
     assert all(v >= 0 for v in result["timing_ms"].values())
@@ -723,8 +747,14 @@ def test_one_json_log_line_per_request_with_emf_metrics(
         200,
         None,
     )
-    assert (line["bytes"], line["files"], line["top"]) == (len(jpeg_bytes), 1, 2)
+    assert (line["bytes"], line["files"], line["top"], line["reject"]) == (
+        len(jpeg_bytes),
+        1,
+        2,
+        True,
+    )
     assert (line["label"], line["confidence"]) == (result["label"], result["confidence"])
+    assert line["known"] is True and line["Unknown"] == 0
     assert line["model_version"] == "test-0"
     assert {"read", "model", "decode", "preprocess", "inference"} <= set(line["phases_ms"])
     assert line["latency_ms"] >= sum(result["timing_ms"].values()) - 0.1
@@ -732,6 +762,7 @@ def test_one_json_log_line_per_request_with_emf_metrics(
     assert _metrics(line) == {
         "Latency": ("Route",),
         "Requests": ("Route",),
+        "Unknown": ("Route",),
         "Classifications": ("Label",),
     }
     assert (line["Route"], line["Label"], line["Requests"], line["Classifications"]) == (
@@ -892,7 +923,12 @@ def test_api_gateway_proxy_event_with_base64_multipart(
     assert response["headers"]["X-Request-Id"] == "gateway-request-1"
 
 
-def test_insomnia_collection_is_importable_and_its_json_requests_work(client: Client):
+def test_insomnia_collection_is_importable_and_its_json_requests_work(
+    rejecting_model: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Served by a model that finds every image unknown: the samples answer "unknown", and the
+    ?reject=false one the closest class."""
+    monkeypatch.setenv("SKYCLASS_MODEL_PATH", str(rejecting_model))
     path = REPO / "insomnia" / "skyclass.insomnia.json"
     export = json.loads(path.read_text())
     assert export["_type"] == "export" and export["__export_format"] == 4
@@ -902,12 +938,17 @@ def test_insomnia_collection_is_importable_and_its_json_requests_work(client: Cl
     ids = {r["_id"] for r in export["resources"]}
     assert all(r["parentId"] in ids for r in export["resources"] if r["parentId"])
     samples = [r for r in requests if r["body"].get("mimeType") == "application/json"]
-    assert len(samples) == 2  # one image, and a batch
-    for sample in samples:
-        response = post(client, sample["body"]["text"].encode(), "application/json")
-        assert response.status_code == 200, response.body
-        payload = json.loads(response.body)
-        results = payload.get("results", [payload])
-        top = json.loads(sample["body"]["text"]).get("top", len(DEFAULT_LABELS))
-        for result in results.values() if isinstance(results, dict) else results:
-            assert_result(result, top=top)
+    assert len(samples) == 3  # one image, a batch, and one with ?reject=false
+    assert any("reject=false" in sample["url"] for sample in samples)
+    assert '"unknown"' in export["resources"][0]["description"]
+    with Client(app, stage_name="dev") as client:
+        for sample in samples:
+            url = sample["url"].replace("{{ _.base_url }}", "")
+            response = post(client, sample["body"]["text"].encode(), "application/json", url)
+            assert response.status_code == 200, response.body
+            payload = json.loads(response.body)
+            results = payload.get("results", [payload])
+            top = json.loads(sample["body"]["text"]).get("top")
+            for result in results.values() if isinstance(results, dict) else results:
+                reject = "reject=false" not in url
+                assert_result(result, top, "test-reject", known=False, reject=reject)

@@ -1,11 +1,13 @@
 """GET / in a real headless Chromium: pick an image, drop an image, see the label and the bars;
 the accepted formats and the size limit are listed, the picker offers only those formats, and a
-file the server would refuse is stopped before upload (issue 15, point 11).
+file the server would refuse is stopped before upload (issue 15, point 11); an image the model
+finds none of its classes reads "None of the four classes (closest: ...)" with its bars (issue 13).
 
 Needs Debian's `chromium` (scripts/setup installs it when run as root) and the `playwright`
 Python package from requirements-dev.txt; the test skips, saying which is missing, without them.
 """
 
+import contextlib
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,20 +39,43 @@ def _chromium() -> str:
 
 
 @pytest.fixture(scope="module")
-def page(exported_model: Path) -> Iterator[Any]:
+def browser() -> Iterator[Any]:
     sync_api = pytest.importorskip(
         "playwright.sync_api",
         reason="playwright is not installed (pip install -r requirements-dev.txt)",
     )
     executable = _chromium()
-    with chalice_local(exported_model) as base, sync_api.sync_playwright() as playwright:
+    with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         try:
-            tab = browser.new_page()
+            yield browser
+        finally:
+            browser.close()
+
+
+@contextlib.contextmanager
+def _page_served_by(browser: Any, model: Path) -> Iterator[Any]:
+    """The upload page of a `chalice local` serving ``model``, in a new tab."""
+    with chalice_local(model) as base:
+        tab = browser.new_page()
+        try:
             tab.goto(base + "/")
             yield tab
         finally:
-            browser.close()
+            tab.close()
+
+
+@pytest.fixture(scope="module")
+def page(browser: Any, exported_model: Path) -> Iterator[Any]:
+    with _page_served_by(browser, exported_model) as tab:
+        yield tab
+
+
+@pytest.fixture(scope="module")
+def open_set_page(browser: Any, known_score_model: Path) -> Iterator[Any]:
+    """Served by a model with a rejection rule: white images known, black ones unknown."""
+    with _page_served_by(browser, known_score_model) as tab:
+        yield tab
 
 
 def _assert_shows_result(page: Any, filename: str) -> None:
@@ -148,3 +173,61 @@ def test_files_the_server_would_refuse_are_stopped_before_upload(
         page.remove_listener("request", record)
     assert name in error and words in error, error
     assert sent == []  # refused in the page: nothing was uploaded
+
+
+# --- open set (issue 13) ------------------------------------------------------------------------
+
+
+def _pick(page: Any, name: str, data: bytes) -> None:
+    page.evaluate("document.getElementById('status').textContent = ''")
+    page.set_input_files("#file", files=[{"name": name, "mimeType": "image/png", "buffer": data}])
+    page.wait_for_function(f"document.getElementById('status').textContent === {name!r}")
+    page.wait_for_selector("#result:not([hidden])", timeout=30_000)
+
+
+def _bars(page: Any) -> list[tuple[str, float]]:
+    return [
+        (
+            bar.get_attribute("data-label"),
+            bar.eval_on_selector(".fill", "el => el.getBoundingClientRect().width"),
+        )
+        for bar in page.query_selector_all("#bars .bar")
+    ]
+
+
+def test_an_unknown_image_reads_none_of_the_four_classes_with_its_bars(
+    open_set_page: Any, known_score_model: Path, black_png: bytes, white_png: bytes
+):
+    from shared.predictor import Predictor
+
+    predictor = Predictor.from_path(known_score_model)
+    black, white = predictor.predict(black_png), predictor.predict(white_png)
+    assert (black["known"], white["known"]) == (False, True)
+    page = open_set_page
+    _pick(page, "sky.png", black_png)
+    assert page.inner_text("#label") == f"None of the four classes (closest: {black['closest']})"
+    assert page.get_attribute("#result", "data-known") == "false"
+    assert page.is_visible("#note") and "unlike every class" in page.inner_text("#note")
+    bars = _bars(page)  # the probabilities are still shown, best first
+    assert sorted(label for label, _ in bars) == sorted(DEFAULT_LABELS)
+    assert bars[0][0] == black["closest"] and all(width > 0 for _, width in bars)
+    assert [w for _, w in bars] == sorted((w for _, w in bars), reverse=True)
+    assert page.inner_text("#bars .bar.best .name") == black["closest"]
+    assert page.inner_text("#error") == ""
+    # The next image that is one of the classes reads as such again.
+    _pick(page, "bird.png", white_png)
+    assert page.inner_text("#label") == white["label"]
+    assert page.get_attribute("#result", "data-known") == "true"
+    assert page.is_hidden("#note") and page.inner_text("#confidence").endswith("%")
+
+
+def test_the_unknown_text_counts_the_models_own_labels(
+    browser: Any, three_label_model: Path, png_bytes: bytes
+):
+    from shared.predictor import Predictor
+
+    closest = Predictor.from_path(three_label_model).predict(png_bytes)["closest"]
+    with _page_served_by(browser, three_label_model) as page:
+        _pick(page, "photo.png", png_bytes)
+        assert page.inner_text("#label") == f"None of the three classes (closest: {closest})"
+        assert len(page.query_selector_all("#bars .bar")) == 3

@@ -13,7 +13,7 @@ from shared import (
     PreprocessSpec,
     validate_labels,
 )
-from shared.model_contract import KEY_INFO, KEY_LABELS, KEY_PREPROCESS
+from shared.model_contract import KEY_INFO, KEY_LABELS, KEY_PREPROCESS, KEY_REJECTION, Rejection
 from shared.spec import SpecError
 
 
@@ -81,3 +81,104 @@ def test_exported_model_carries_the_contract(exported_model):
     contract = ModelContract.from_metadata(session.get_modelmeta().custom_metadata_map)
     assert contract.labels == DEFAULT_LABELS and contract.spec == DEFAULT_SPEC
     assert json.loads(json.dumps(dict(contract.info)))["model_version"] == "test-0"
+
+
+# --- the rejection rule (issue 13) ---------------------------------------------------------------
+
+RULE = Rejection(
+    "background_class", "known_score", -0.25, 0.95, {"auroc": 0.98, "kinds": {"kite": 3}}
+)
+
+
+def test_the_rejection_rule_round_trips_through_metadata():
+    contract = ModelContract(DEFAULT_LABELS, DEFAULT_SPEC, {"model_version": "v2"}, RULE)
+    metadata = contract.to_metadata()
+    assert json.loads(metadata[KEY_REJECTION]) == RULE.to_dict()
+    assert ModelContract.from_metadata(metadata) == contract
+    assert ModelContract.from_metadata(metadata).rejection == RULE
+    # An older export has no key: no rule, every image is one of the classes.
+    older = ModelContract(DEFAULT_LABELS, DEFAULT_SPEC).to_metadata()
+    assert KEY_REJECTION not in older and ModelContract.from_metadata(older).rejection is None
+
+
+def test_the_rejection_rule_round_trips_through_an_onnx_file(known_score_model):
+    """What the API reads: onnxruntime's view of the file's metadata."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(known_score_model), providers=["CPUExecutionProvider"])
+    contract = ModelContract.from_metadata(session.get_modelmeta().custom_metadata_map)
+    assert contract.rejection == Rejection(
+        "background_class", "known_score", 0.0, 0.95, {"auroc": 0.99}
+    )
+    assert [o.name for o in session.get_outputs()] == ["probabilities", "known_score"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda r: r.pop("threshold"), "lacks 'threshold'"),
+        (lambda r: r.pop("method"), "lacks 'method'"),
+        (lambda r: r.update(score="entropy"), "score must be one of"),
+        (lambda r: r.update(score=None), "string method and score"),
+        (lambda r: r.update(method=""), "string method and score"),
+        (lambda r: r.update(threshold="0.5"), "threshold must be a number"),
+        (lambda r: r.update(threshold=True), "threshold must be a number"),
+        (lambda r: r.update(threshold=None), "threshold must be a number"),
+        (lambda r: r.update(threshold=float("nan")), "finite"),
+        (lambda r: r.update(threshold=float("inf")), "finite"),
+        (lambda r: r.update(accept_rate=0), r"accept rate must be in \(0, 1\]"),
+        (lambda r: r.update(accept_rate=1.5), r"accept rate must be in \(0, 1\]"),
+        (lambda r: r.update(accept_rate=float("nan")), r"accept rate must be in \(0, 1\]"),
+        (lambda r: r.update(accept_rate=[0.9]), "accept_rate must be a number"),
+        (lambda r: r.update(details=[["a", 1]]), "details must be a JSON object"),
+        (lambda r: r.update(details="x"), "details must be a JSON object"),
+    ],
+)
+def test_malformed_rejection_rules_are_refused(change, message):
+    metadata = ModelContract(DEFAULT_LABELS, DEFAULT_SPEC, rejection=RULE).to_metadata()
+    rule = json.loads(metadata[KEY_REJECTION])
+    change(rule)
+    metadata[KEY_REJECTION] = json.dumps(rule)  # NaN and Infinity as Python's json writes them
+    with pytest.raises(ContractError, match=message):
+        ModelContract.from_metadata(metadata)
+
+
+@pytest.mark.parametrize(("text", "message"), [("{", "not JSON"), ("[1]", "JSON object")])
+def test_rejection_metadata_that_is_not_an_object_is_refused(text, message):
+    metadata = ModelContract(DEFAULT_LABELS, DEFAULT_SPEC).to_metadata()
+    metadata[KEY_REJECTION] = text
+    with pytest.raises(ContractError, match=message):
+        ModelContract.from_metadata(metadata)
+
+
+def test_a_rule_without_details_reads_as_empty_details():
+    metadata = ModelContract(DEFAULT_LABELS, DEFAULT_SPEC, rejection=RULE).to_metadata()
+    for details in (None, "absent"):
+        rule = json.loads(metadata[KEY_REJECTION])
+        if details == "absent":
+            del rule["details"]
+        else:
+            rule["details"] = details
+        metadata[KEY_REJECTION] = json.dumps(rule)
+        assert ModelContract.from_metadata(metadata).rejection.details == {}
+
+
+def test_unknown_is_a_reserved_label():
+    for labels in (["cats", "unknown"], ["cats", " Unknown "]):
+        with pytest.raises(LabelError, match="reserved"):
+            validate_labels(labels)
+
+
+def test_predictor_refuses_a_known_score_rule_without_that_output(
+    exported_model, tmp_path, known_score_model, black_png
+):
+    from shared.predictor import Predictor
+    from tests.conftest import with_rejection
+
+    path = with_rejection(exported_model, tmp_path / "model.onnx", RULE, "no-score")
+    with pytest.raises(ContractError, match="reads an output 'known_score' it does not have"):
+        Predictor.from_path(path)
+    # The same rule on a graph that has the output loads and answers with it.
+    answer = Predictor.from_path(known_score_model).predict(black_png)
+    assert answer["known_score"] == pytest.approx(-2.0, abs=0.1) and answer["known"] is False
+    assert answer["known_score"] != answer["confidence"]

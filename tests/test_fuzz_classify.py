@@ -6,8 +6,8 @@ and per-file errors, or a JSON client error, under 2 s, with no internals in the
 own values quoted back are told apart from leaks). Each test reports how many cases it ran, the
 statuses seen, the slowest response and its seed.
 
-``SKYCLASS_FUZZ_EXAMPLES`` sets the cases per strategy (300; CI 100): with the 13 strategies here,
-``SKYCLASS_FUZZ_EXAMPLES=1000`` runs 13,000 cases. ``SKYCLASS_FUZZ_SEED`` fixes the seed (CI sets
+``SKYCLASS_FUZZ_EXAMPLES`` sets the cases per strategy (300; CI 100): with the 14 strategies here,
+``SKYCLASS_FUZZ_EXAMPLES=1000`` runs 14,000 cases. ``SKYCLASS_FUZZ_SEED`` fixes the seed (CI sets
 one, so a red run replays exactly); without it each run draws a new seed and reports it, so any
 run can be replayed with ``SKYCLASS_FUZZ_SEED=<seed>`` (failures also print hypothesis's
 ``@reproduce_failure`` blob, and the local ``.hypothesis/`` database replays them first).
@@ -412,6 +412,65 @@ def test_fuzz_top_everywhere(request: pytest.FixtureRequest):
             assert reply.status == 400 and reply.payload["error"] == "invalid_parameter"
 
     run(request, "top everywhere", case)
+
+
+_REJECT_OK = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+
+def test_fuzz_reject_everywhere(
+    request: pytest.FixtureRequest, rejecting_model, monkeypatch: pytest.MonkeyPatch
+):
+    """``reject`` in the query, a multipart field or JSON, served by a model that finds every
+    image unknown: true/false, 1/0, yes/no in any case (JSON booleans and 0/1 too) decide the
+    label, an empty or absent one means rejection on, anything else is a 400."""
+    monkeypatch.setenv("SKYCLASS_MODEL_PATH", str(rejecting_model))
+    values = st.one_of(
+        st.none(),
+        header_text,
+        st.sampled_from(sorted(_REJECT_OK)).flatmap(
+            lambda word: st.sampled_from(
+                [word, word.upper(), word.title(), f" {word}", word + "\t"]
+            )
+        ),
+        st.sampled_from(["on", "off", "2", "-1", "tru", "ｔｒｕｅ", "１", "TRUE\u0000"]),
+    )
+    json_values = st.one_of(values, st.booleans(), st.integers(-2, 3), st.floats(allow_nan=False))
+
+    @FUZZ
+    @given(value=values, json_value=json_values, where=st.sampled_from(["query", "field", "json"]))
+    def case(tally: Tally, value: str | None, json_value: object, where: str) -> None:
+        query, sent = None, value
+        if where == "query":
+            body, content_type = SEEDS["PNG"], "image/png"
+            query = None if value is None else {"reject": value}
+        elif where == "field":
+            fields = [] if value is None else [("reject", None, None, value.encode())]
+            body, content_type = multipart_body(
+                [("file", "a.png", "image/png", SEEDS["PNG"]), *fields]
+            )
+        else:
+            sent = json_value
+            document = {"image": base64.b64encode(SEEDS["PNG"]).decode(), "reject": sent}
+            body, content_type = json.dumps(document), uploads.JSON
+        reply = tally.check(classify(body, content_type, query=query), body)
+        if isinstance(sent, bool) or (isinstance(sent, int) and sent in (0, 1)):
+            expected: bool | None = bool(sent)
+        elif sent is None or sent == "":
+            expected = True
+        elif isinstance(sent, str):
+            expected = _REJECT_OK.get(sent.lower())
+        else:
+            expected = None
+        if expected is None:
+            assert reply.status == 400 and reply.payload["error"] == "invalid_parameter"
+            assert "reject" in reply.payload["message"]
+        else:
+            assert reply.status == 200, reply.payload
+            assert reply.payload["known"] is False
+            closest = reply.payload["closest"]
+            assert reply.payload["label"] == ("unknown" if expected else closest)
+
+    run(request, "reject everywhere", case)
 
 
 def test_fuzz_multipart_line_endings_and_padding(request: pytest.FixtureRequest):

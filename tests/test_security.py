@@ -230,6 +230,7 @@ def _every_client_error() -> dict[str, tuple[bytes | str, str | None, dict[str, 
         "missing_image": ('{"img": 1}', "application/json", None),
         "invalid_base64": ('{"image": "%%"}', "application/json", None),
         "invalid_parameter": (PNG, "image/png", {"top": "../../etc"}),
+        "invalid_reject": (PNG, "image/png", {"reject": "/etc/passwd"}),
     }
 
 

@@ -5,6 +5,7 @@ app.py is imported: chalice imports it to package the app, on a machine that may
 load the bundle's compiled libraries (another CPU architecture) and where they are not installed.
 """
 
+import math
 import platform
 import re
 import time
@@ -31,6 +32,8 @@ from chalicelib.uploads import Upload, read_uploads
 # What a decode failure answers: unreadable bytes 400, too many pixels 413, HEIC/AVIF 415.
 _DECODE_STATUS = {"invalid_image": 400, "image_too_large": 413, "unsupported_image": 415}
 _TOP = re.compile(r"[0-9]{1,6}")  # ASCII digits only: int() would also take "２" or " 2_0"
+# ``reject``'s spellings, case aside; anything else is refused (a typo must not flip the answer).
+_REJECT = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 ROUTES = "GET / (the upload page), GET /health, POST /classify"
 
 
@@ -42,21 +45,26 @@ def classify(log: RequestLog, request: Request) -> Response:
     body = request.raw_body or b""
     log.set(bytes=len(body), model_version=loaded_version())
     _refuse_unread_chunked_body(request.headers, body)
-    query_top = _top((request.query_params or {}).get("top"), "in the query string")
+    query = request.query_params or {}
+    query_top = _top(query.get("top"), "in the query string")
+    query_reject = _reject(query.get("reject"), "in the query string")
     with log.phase("read"):
         batch = read_uploads(request.headers.get("content-type"), body)
+    # The query string wins: when it has a value, the body's is not even read.
     top = query_top if query_top is not None else _top(batch.top, "in the body")
-    log.set(files=len(batch.items), top=top)
+    reject = query_reject if query_reject is not None else _reject(batch.reject, "in the body")
+    reject = True if reject is None else reject
+    log.set(files=len(batch.items), top=top, reject=reject)
     with log.phase("model"):
         predictor = get_predictor()
     log.set(model_version=predictor.model_info["version"])
     if not batch.batch:
-        result = _answer(predictor, batch.items[0], top)
+        result = _answer(predictor, batch.items[0], top, reject)
         if "error" in result:
             raise ApiError(result.pop("status"), result["error"], result["message"])
         log.result(result)
         return json_response(result)
-    results = _answer_batch(log, predictor, batch.items, top)
+    results = _answer_batch(log, predictor, batch.items, top, reject)
     failed = sum(1 for result in results.values() if "error" in result)
     return json_response(
         {
@@ -69,7 +77,7 @@ def classify(log: RequestLog, request: Request) -> Response:
 
 
 def _answer_batch(
-    log: RequestLog, predictor: Any, items: list[Upload], top: int | None
+    log: RequestLog, predictor: Any, items: list[Upload], top: int | None, reject: bool
 ) -> dict[str, dict[str, Any]]:
     results: dict[str, dict[str, Any]] = {}
     started = time.monotonic()
@@ -82,7 +90,7 @@ def _answer_batch(
                 "send it again in a smaller batch",
             }
         else:
-            result = _answer(predictor, item, top)
+            result = _answer(predictor, item, top, reject)
         if "error" in result:
             result.pop("status", None)
             log.file_error(result["error"])
@@ -92,14 +100,16 @@ def _answer_batch(
     return results
 
 
-def _answer(predictor: Any, item: Upload, top: int | None) -> dict[str, Any]:
-    """A classification, or ``{"error", "message", "status"}`` for an image that has none."""
+def _answer(predictor: Any, item: Upload, top: int | None, reject: bool) -> dict[str, Any]:
+    """A classification (``"known"`` says whether it is one of the classes; ``reject=False``
+    keeps the closest class as the label), or ``{"error", "message", "status"}`` for an image
+    that has none."""
     from shared.decode import DecodeError  # loaded with the predictor
 
     if item.error is not None:
         return {**item.error.to_body(), "status": item.error.status}
     try:
-        return predictor.predict(item.data, top=top)
+        return predictor.predict(item.data, top=top, reject=reject)
     except DecodeError as exc:
         return {"error": exc.code, "message": exc.message, "status": _DECODE_STATUS[exc.code]}
 
@@ -116,6 +126,24 @@ def _top(raw: object, where: str) -> int | None:
             f"(like top=2), got {shown(raw)}",
         )
     return int(text)  # larger than the label count simply means every label
+
+
+def _reject(raw: object, where: str) -> bool | None:
+    """``reject`` as sent: true/false, 1/0 or yes/no in any case (a JSON boolean or 0/1 too);
+    ``None`` when absent or empty (the default applies: rejection on)."""
+    if raw is None or raw == "":
+        return None
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, int) and raw in (0, 1):
+        return bool(raw)
+    if isinstance(raw, str) and raw.lower() in _REJECT:
+        return _REJECT[raw.lower()]
+    raise bad_request(
+        "invalid_parameter",
+        f"reject {where} must be true or false (also 1/0 or yes/no; reject=false answers the "
+        f"closest class even for an image the model finds none of its classes), got {shown(raw)}",
+    )
 
 
 def _refuse_unread_chunked_body(headers: Mapping[str, str], body: bytes) -> None:
@@ -152,6 +180,7 @@ def health(log: RequestLog, request: Request) -> Response:
             "status": "ok",
             "model": {**predictor.model_info, "run_id": info.get("run_id")},
             "labels": list(predictor.labels),
+            **_rejection(predictor.contract.rejection),
             "preprocess": predictor.spec.to_dict(),
             "load_ms": round(predictor.load_ms, 1),
             "limits": {
@@ -168,6 +197,42 @@ def health(log: RequestLog, request: Request) -> Response:
             },
         }
     )
+
+
+def _rejection(rule: Any) -> dict[str, Any]:
+    """/health's account of how the model answers "none of these": the rule and a sentence."""
+    if rule is None:
+        return {
+            "rejection": None,
+            "rejection_note": "this model was exported without a rejection rule: every answer "
+            'is one of its classes ("known" is always true); re-export it with a current trainer '
+            'to get "unknown" for images that are none of them',
+        }
+    score = (
+        "top class probability"
+        if rule.score == "max_probability"
+        else "known_score (the model's own output)"
+    )
+    return {
+        # Figures the trainer could not compute may be NaN in the metadata: null here (JSON).
+        "rejection": _json_safe(rule.to_dict()),
+        "rejection_note": f"an image whose {score} is below {rule.threshold:.6g} is none of the "
+        f'classes: it is answered "known": false and "label": "unknown", with its "closest" '
+        f"class and the probabilities still given (reject=false keeps the closest class as the "
+        f"label); the threshold lets {rule.accept_rate * 100:.4g}% of the in-class validation "
+        f"images through (method: {rule.method})",
+    }
+
+
+def _json_safe(value: Any) -> Any:
+    """``value`` with every NaN or infinity replaced by None (JSON has neither)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(key): _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(item) for item in value]
+    return value
 
 
 @guarded("/")

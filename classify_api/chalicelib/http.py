@@ -26,6 +26,8 @@ from typing import Any
 from chalice import Chalice, Response
 from chalice.app import Request
 
+from shared.labels import UNKNOWN
+
 _log = logging.getLogger(__name__)
 # Results depend on the uploaded body; caches along the way must not reuse them.
 _NO_STORE = {"Cache-Control": "no-store"}
@@ -116,6 +118,7 @@ class RequestLog:
         self.labels: Counter[str] = Counter()
         self.errors: Counter[str] = Counter()
         self.confidence: float | None = None
+        self.known: bool | None = None
         self.method = getattr(request, "method", None)
         self.request_id = _request_id(request)
 
@@ -131,8 +134,12 @@ class RequestLog:
             self.phases_ms[name] += (time.perf_counter() - started) * 1000
 
     def result(self, result: Mapping[str, Any]) -> None:
-        """A classification: its label, confidence and per-phase timings."""
-        self.labels[result["label"]] += 1
+        """A classification: its label, confidence and per-phase timings. An image the model's
+        rule finds none of its classes counts as ``unknown``, even when the client asked for the
+        closest class (``reject=false``): the line counts verdicts, ``reject`` says what was
+        asked."""
+        self.known = bool(result.get("known", True))
+        self.labels[result["label"] if self.known else UNKNOWN] += 1
         self.confidence = result["confidence"]
         for name, ms in result.get("timing_ms", {}).items():
             self.phases_ms[name] += ms
@@ -158,6 +165,7 @@ class RequestLog:
             record["labels"] = dict(self.labels)
         if sum(self.labels.values()) == 1 and not errors:
             record["label"], record["confidence"] = next(iter(self.labels)), self.confidence
+            record["known"] = self.known
         if errors:
             record["errors"] = dict(errors)
         return {**record, **_metrics(self.route, latency, self.labels, errors)}
@@ -174,12 +182,16 @@ class RequestLog:
 def _metrics(
     route: str, latency_ms: float, labels: Counter[str], errors: Counter[str]
 ) -> dict[str, Any]:
-    """CloudWatch EMF: ``Latency`` and ``Requests`` by route, ``Classifications`` by label,
-    ``Errors`` by error code (a refused request or a refused file in a batch counts one)."""
-    directives: list[dict[str, Any]] = [
-        _directive(["Route"], [("Latency", "Milliseconds"), ("Requests", "Count")])
-    ]
+    """CloudWatch EMF: ``Latency`` and ``Requests`` by route, ``Classifications`` by label
+    (``unknown`` for images that are none of the classes), ``Unknown`` (those images, a batch's
+    counted exactly) by route, ``Errors`` by error code (a refused request or a refused file in a
+    batch counts one)."""
+    route_metrics = [("Latency", "Milliseconds"), ("Requests", "Count")]
     members: dict[str, Any] = {"Route": route, "Latency": latency_ms, "Requests": 1}
+    if labels:
+        route_metrics.append(("Unknown", "Count"))
+        members["Unknown"] = labels[UNKNOWN]
+    directives: list[dict[str, Any]] = [_directive(["Route"], route_metrics)]
     if labels:
         directives.append(_directive(["Label"], [("Classifications", "Count")]))
         members["Label"] = next(iter(labels)) if len(labels) == 1 else MIXED

@@ -49,6 +49,7 @@ def loaded_version() -> str | None:
 
 
 def _load(path: Path) -> Predictor:
+    from shared.model_contract import ContractError
     from shared.predictor import Predictor
 
     # The path goes to the log (CloudWatch), never into the response body.
@@ -57,6 +58,11 @@ def _load(path: Path) -> Predictor:
     except FileNotFoundError:
         _log.error("no model at %s", path)
         raise model_unavailable(f"no model has been published; {PUBLISH_HINT}") from None
+    except ContractError as exc:  # the model's own metadata, never a path: said as it is
+        _log.exception("the model at %s breaks the skyclass contract", path)
+        raise model_unavailable(
+            f"the published model cannot be served: {exc}; re-export it: {PUBLISH_HINT}"
+        ) from None
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types for bad files
         _log.exception("cannot load the model at %s", path)
         raise _unusable(exc) from None

@@ -290,8 +290,10 @@ class Uploads:
     batch: bool = False
     # JSON "images" as an array: the answer's "results" is an array in the same order.
     as_list: bool = False
-    # The body's own "top" (a multipart field or JSON key), as sent; the query string wins.
+    # The body's own "top" and "reject" (multipart fields or JSON keys), as sent; the query
+    # string wins over both.
     top: object = None
+    reject: object = None
 
 
 def read_uploads(content_type: str | None, body: bytes) -> Uploads:
@@ -371,12 +373,18 @@ def _from_multipart(body: bytes, boundary: object) -> Uploads:
             "send the rest in another request",
         )
     tops = [p.data.decode("utf-8", "replace") for p in fields if p.name == "top"]
+    rejects = [p.data.decode("utf-8", "replace") for p in fields if p.name == "reject"]
     keys = _unique_keys(
         "/".join(x for x in (p.name, p.filename) if x) or f"part{i}"
         for i, p in enumerate(files, start=1)
     )
     uploads = [Upload(key, part.data) for key, part in zip(keys, files, strict=True)]
-    return Uploads(uploads, batch=len(files) > 1, top=tops[0] if tops else None)
+    return Uploads(
+        uploads,
+        batch=len(files) > 1,
+        top=tops[0] if tops else None,
+        reject=rejects[0] if rejects else None,
+    )
 
 
 def _unique_keys(bases: Iterable[str]) -> list[str]:
@@ -403,12 +411,14 @@ def _from_json(body: bytes) -> Uploads:
             "missing_image",
             'send either "image" (one base64 image) or "images" (several), not both',
         )
-    top = document.get("top")
+    top, reject = document.get("top"), document.get("reject")
     if "image" in document:
         return Uploads(
-            [Upload("image", _base64_image(document["image"], '"image" field'))], top=top
+            [Upload("image", _base64_image(document["image"], '"image" field'))],
+            top=top,
+            reject=reject,
         )
-    return _json_batch(document["images"], top)
+    return _json_batch(document["images"], top, reject)
 
 
 def _missing_image_message(document: object) -> str:
@@ -422,7 +432,7 @@ def _missing_image_message(document: object) -> str:
     return message
 
 
-def _json_batch(images: object, top: object) -> Uploads:
+def _json_batch(images: object, top: object, reject: object) -> Uploads:
     if isinstance(images, list):
         keys, values = [str(i) for i in range(len(images))], images
     elif isinstance(images, dict):
@@ -447,7 +457,7 @@ def _json_batch(images: object, top: object) -> Uploads:
             uploads.append(Upload(key, _base64_image(value, "entry")))
         except ApiError as exc:
             uploads.append(Upload(key, error=exc))
-    return Uploads(uploads, batch=True, as_list=isinstance(images, list), top=top)
+    return Uploads(uploads, batch=True, as_list=isinstance(images, list), top=top, reject=reject)
 
 
 def _base64_image(value: object, where: str) -> bytes:
