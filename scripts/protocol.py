@@ -9,6 +9,12 @@ on the 40 it never saw. The table has, per seed and on average: holdout accuracy
 accuracy and recall per class, the trainer's own test figure and whether it falls inside the
 holdout's 95% interval, and the wall time of the training command. Use it to compare recipes:
 pass the options after ``--``. The split uses symbolic links under ``--work``; nothing is copied.
+
+With ``--negatives NEG`` (photos of none of the classes), NEG is split in halves by a fixed seed,
+per kind: the trainer gets one half (``--negatives``) and ``trainer.evaluate`` scores the other
+half beside the holdout, so the table adds AUROC, the held-out negatives answered "unknown" and
+the held-out in-class photos rejected. ``--no-train-negatives`` keeps the first half from the
+trainer: the same figures for a model that never saw a negative.
 """
 
 import argparse
@@ -39,6 +45,24 @@ def split_folder(data: Path, out: Path, seed: int, holdout: float) -> tuple[Path
     return train_root, hold_root
 
 
+def halves(negatives: Path, out: Path) -> tuple[Path, Path]:
+    """``out/negatives-train`` and ``out/negatives-holdout``: each kind split in two, fixed seed."""
+    first, second = out / "negatives-train", out / "negatives-holdout"
+    kinds: dict[str, list[Path]] = {}
+    for path in sorted(
+        p for p in negatives.rglob("*") if p.is_file() and not p.name.startswith(".")
+    ):
+        rel = path.relative_to(negatives)
+        kinds.setdefault(rel.parts[0] if len(rel.parts) > 1 else "", []).append(path)
+    for kind, files in sorted(kinds.items()):
+        random.Random(f"negatives:{kind}").shuffle(files)
+        for k, path in enumerate(files):
+            target = (first if k % 2 == 0 else second) / kind / path.name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.symlink_to(path.resolve())
+    return first, second
+
+
 def run(cmd: list[str], log_path: Path) -> float:
     """Run a command with its output in ``log_path``; return its wall seconds."""
     start = time.perf_counter()
@@ -60,16 +84,23 @@ def one_seed(args: argparse.Namespace, seed: int, work: Path) -> dict[str, Any]:
     fit += ["--seed", str(seed), "--no-progress", *args.fit_args]
     if args.weights:
         fit += ["--weights", args.weights]
-    seconds = run(fit, folder / "fit.log")
     evaluate = [sys.executable, "-m", "trainer.evaluate", str(run_dir), str(hold)]
+    if args.negatives:
+        neg_train, neg_hold = halves(args.negatives, folder)
+        if args.train_negatives:
+            fit += ["--negatives", str(neg_train)]
+        evaluate += ["--negatives", str(neg_hold)]
+    seconds = run(fit, folder / "fit.log")
     run([*evaluate, "--out", str(folder / "holdout-eval"), "--no-progress"], folder / "eval.log")
-    holdout = json.loads((folder / "holdout-eval" / "evaluation.json").read_text())["metrics"]
+    report = json.loads((folder / "holdout-eval" / "evaluation.json").read_text())
+    holdout = report["metrics"]
     reported = json.loads((run_dir / "metrics.json").read_text()).get("test")
     acc = holdout["accuracy"]
     inside = None if not reported else acc["low"] <= reported["accuracy"]["value"] <= acc["high"]
     return {
         "seed": seed,
         "fit_seconds": seconds,
+        "open_set": (report.get("open_set") or {}).get("separation"),
         "holdout": holdout,
         "reported_test": reported,
         "reported_inside_holdout_interval": inside,
@@ -110,6 +141,26 @@ def table(results: list[dict[str, Any]]) -> str:
     mean += [f"{statistics.mean(tests):.1%}" if tests else "-", "", ""]
     mean[-1] = f"{statistics.mean(r['fit_seconds'] for r in results):.0f}"
     lines.append("| " + " | ".join(mean) + " |")
+    if results[0]["open_set"]:
+        lines += ["", open_set_table(results)]
+    return "\n".join(lines)
+
+
+def open_set_table(results: list[dict[str, Any]]) -> str:
+    head = ["seed", "held-out negatives unknown", "held-out in-class rejected", "AUROC"]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    rows = [(r["seed"], r["open_set"]) for r in results]
+    for seed, o in rows:
+        lines.append(
+            f"| {seed} | {o['negatives_rejected']:.1%} | {1 - o['in_class_accepted']:.1%} | "
+            f"{o['auroc']:.3f} |"
+        )
+    mean = [
+        statistics.mean(o["negatives_rejected"] for _, o in rows),
+        statistics.mean(1 - o["in_class_accepted"] for _, o in rows),
+        statistics.mean(o["auroc"] for _, o in rows),
+    ]
+    lines.append(f"| mean | {mean[0]:.1%} | {mean[1]:.1%} | {mean[2]:.3f} |")
     return "\n".join(lines)
 
 
@@ -124,6 +175,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--holdout", type=float, default=0.4, help="share held out (0.4)")
     parser.add_argument("--work", type=Path, help="where splits and runs go (default: a temp dir)")
     parser.add_argument("--json", type=Path, help="also write every figure here")
+    parser.add_argument("--negatives", type=Path, help="photos of none of the classes (halved)")
+    parser.add_argument(
+        "--train-negatives", action=argparse.BooleanOptionalAction, default=True,
+        help="give the first half of --negatives to the trainer (default yes)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     args.fit_args = fit_args
     work = args.work or Path(tempfile.mkdtemp(prefix="skyclass-protocol-"))

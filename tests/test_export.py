@@ -78,7 +78,7 @@ def gate_images(fake_run: FakeRun) -> PreparedImages:
 def cached_export(exported: ExportResult, monkeypatch: pytest.MonkeyPatch) -> None:
     """Skip the (slow) torch.onnx trace: hand the pipeline the graph the session export made."""
 
-    def from_cache(model: torch.nn.Module, contract: ModelContract, t: float) -> onnx.ModelProto:
+    def from_cache(model: torch.nn.Module, contract: ModelContract, *_: object) -> onnx.ModelProto:
         return onnx.load(str(exported.model_path))
 
     monkeypatch.setattr(export_mod, "to_onnx_model", from_cache)
@@ -248,7 +248,7 @@ def test_failed_gate_writes_and_publishes_nothing(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    def corrupted(model: torch.nn.Module, contract: ModelContract, t: float) -> onnx.ModelProto:
+    def corrupted(model: torch.nn.Module, contract: ModelContract, *_: object) -> onnx.ModelProto:
         proto = onnx.load(str(exported.model_path))
         weight = _final_gemm_weight(proto)
         flipped = -onnx.numpy_helper.to_array(weight)  # every decision changes
@@ -461,7 +461,7 @@ def test_labels_that_do_not_match_the_manifest(
 def test_onnx_that_fails_to_load(
     run_copy: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    def unloadable(model: torch.nn.Module, contract: ModelContract, t: float) -> onnx.ModelProto:
+    def unloadable(model: torch.nn.Module, contract: ModelContract, *_: object) -> onnx.ModelProto:
         node = onnx.helper.make_node("NoSuchOp", [INPUT_NAME], [OUTPUT_NAME])
         graph = onnx.helper.make_graph(
             [node],

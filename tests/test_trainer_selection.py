@@ -7,6 +7,7 @@ features are random but, standardised, tell these cartoons apart), on one thread
 with the same seed are bit-identical.
 """
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -39,6 +40,13 @@ def _fit(*args: str) -> None:
     assert run_cli(fit_main, list(args), prog="trainer.fit") == 0
 
 
+def _negatives(folder: Path, count: int) -> Path:
+    """Photos of none of the classes: quadcopter cartoons, of two kinds."""
+    for kind, label in (("small", "Small QuadCopters"), ("large", "Large QuadCopters")):
+        _write(folder / kind, label, range(count))
+    return folder
+
+
 def _chosen(run_dir: Path) -> dict:
     """Everything the run chose, and the exported graphs, for comparison."""
     best = load_checkpoint(run_dir / BEST)
@@ -54,6 +62,7 @@ def _chosen(run_dir: Path) -> dict:
         "weight_decay": best.weight_decay,
         "val_logits": best.val_logits.tobytes(),
         "temperature": metrics["temperature"],
+        "rejection": metrics["rejection"],
         "served": metrics["served"],
         "int8": metrics["int8"],
         "graphs": graphs,
@@ -75,15 +84,27 @@ def test_shuffling_the_test_labels_changes_nothing_that_was_chosen(tmp_path: Pat
         (b / name).rename(a / name)
         (a / f"tmp-{name}").rename(b / name)
 
+    negatives = _negatives(tmp_path / "negatives", 6)
     runs = []
     for root in (data, shuffled):
         run_dir = tmp_path / f"run-{root.name}"
-        _fit(str(root), "--run-dir", str(run_dir), "--epochs", "20", "--seed", "3", *TINY)
+        args = ["--epochs", "20", "--seed", "3", "--negatives", str(negatives), *TINY]
+        _fit(str(root), "--run-dir", str(run_dir), *args)
         runs.append(run_dir)
     first, second = (_chosen(r) for r in runs)
-    assert first == second  # epoch, decay, val logits, temperature, INT8 decision, the graphs
-    tests = [json.loads((r / "metrics.json").read_text())["test"] for r in runs]
-    assert tests[0]["confusion_matrix"] != tests[1]["confusion_matrix"]  # test did change
+    # Epoch, decay, val logits, temperature, the "unknown" threshold, INT8, the graphs.
+    assert first == second
+    assert first["rejection"]["method"] == "background_class"
+    # Test itself did change: the same pictures were scored under other labels.
+    scored = [json.loads((r / "test" / "evaluation.json").read_text())["items"] for r in runs]
+    truths = [
+        sorted(
+            (hashlib.sha256(Path(i["path"]).read_bytes()).hexdigest(), i["label"]) for i in items
+        )
+        for items in scored
+    ]
+    assert truths[0] != truths[1]
+    assert sorted(h for h, _ in truths[0]) == sorted(h for h, _ in truths[1])
 
 
 def test_a_rare_class_is_still_predicted_with_default_balancing(tmp_path: Path) -> None:
@@ -104,3 +125,38 @@ def test_a_rare_class_is_still_predicted_with_default_balancing(tmp_path: Path) 
     rare = next(c for c in metrics["per_class"] if c["label"] == "Winged Drones")
     assert rare["correct"] > 0, rare
     assert np.isfinite(metrics["balanced_accuracy"]["value"])
+
+
+def test_negatives_teach_the_model_to_answer_unknown(tmp_path: Path) -> None:
+    from tests.imagegen import synthetic_rgb
+
+    data = tmp_path / "data"
+    for c, (label, style) in enumerate(zip(LABELS, ("noise", "mixed"), strict=True)):
+        (data / label).mkdir(parents=True)
+        for i in range(20):
+            rgb = synthetic_rgb(80 + i, 72, seed=100 * c + i, content=style)
+            (data / label / f"{i:03d}.png").write_bytes(encode(rgb, "PNG"))
+    negatives = _negatives(tmp_path / "negatives", 20)
+    run_dir = tmp_path / "run"
+    _fit(str(data), "--run-dir", str(run_dir), "--epochs", "15", "--negatives", str(negatives),
+         "--no-int8", *TINY)  # fmt: skip
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    rule, test = metrics["rejection"], metrics["test"]
+    assert rule["method"] == "background_class" and rule["score"] == "known_score"
+    # The threshold is the val rule: at least the accept rate of in-class val images pass.
+    assert rule["details"]["val"]["in_class_accepted"] >= rule["accept_rate"]
+    held_out = test["open_set"]
+    assert held_out["negatives"] == 8 and held_out["negatives_rejected"] >= 0.75
+    assert held_out["in_class_accepted"] >= 0.75 and held_out["auroc"] >= 0.9
+    assert test["accuracy"]["value"] >= 0.75  # the classes are still told apart
+    card = (run_dir / "model_card.md").read_text()
+    assert "## None of these (open set)" in card and "background_class" in card
+    # A negative answered through the served model's own path says "unknown".
+    from shared.predictor import Predictor
+
+    predictor = Predictor.from_path(run_dir / "model.onnx")
+    answers = [
+        predictor.predict(p.read_bytes()) for p in sorted((negatives / "small").glob("*.png"))
+    ]
+    assert sum(a["label"] == "unknown" and not a["known"] for a in answers) >= 14
+    assert all(a["closest"] in LABELS for a in answers)

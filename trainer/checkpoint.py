@@ -64,17 +64,24 @@ class Checkpoint:
     weight_decay: float = 0.0  # the value this model trained with
     best_epoch: int = 0
     best_score: float = -1.0
-    val_logits: np.ndarray | None = None  # (N_val, C) of the best epoch
+    val_logits: np.ndarray | None = None  # (N_val, outputs) of the best epoch
+    val_negative_logits: np.ndarray | None = None  # (N_val_negatives, outputs), with --negatives
     val_metrics: dict[str, Any] = field(default_factory=dict)
 
     @property
     def spec(self) -> PreprocessSpec:
         return self.config.spec
 
+    @property
+    def background(self) -> bool:
+        """Trained with negatives: the head has an extra last output for "none of these"."""
+        return bool(self.config.negatives)
+
     def model(self) -> Classifier:
         """The trained classifier in eval mode; needs no download."""
         c = self.config
-        model = build_model(c.arch, len(self.labels), "none", head=c.head, dropout=c.dropout)
+        outputs = len(self.labels) + self.background
+        model = build_model(c.arch, outputs, "none", head=c.head, dropout=c.dropout)
         model.load_state_dict(self.model_state)
         return model.eval()
 

@@ -98,6 +98,15 @@ class TrainConfig:
         action=argparse.BooleanOptionalAction,
     )
     # data
+    negatives: str = _opt(
+        "a folder of photos that are none of the classes (sub-folders are kinds, for the "
+        "report): the head learns to answer 'unknown' for them (an extra background class)",
+        default="",
+        metavar="DIR",
+    )
+    accept_rate: float = _opt(
+        "share of the in-class val images the 'unknown' threshold lets through", default=0.95
+    )
     seed: int = _opt("seed for the split, shuffling, augmentation and initialisation", default=0)
     val_fraction: float = _opt(
         "share of each class held out for validation (when DATA has no val/)", default=0.2
@@ -295,6 +304,7 @@ def validate(c: TrainConfig) -> None:
             "--val-fraction + --test-fraction must leave images for training",
         ),
         (c.duplicate_distance >= -1, "--duplicate-distance must be >= -1"),
+        (0 < c.accept_rate <= 1, f"--accept-rate must be in (0, 1], got {c.accept_rate}"),
         (c.int8_max_drop >= 0, "--int8-max-drop must be >= 0"),
         (c.calibration_images >= 1, "--calibration-images must be >= 1"),
     ]

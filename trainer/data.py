@@ -213,21 +213,32 @@ def prepare_split(
     val_fraction: float = 0.2,
     test_fraction: float = 0.2,
     duplicate_distance: int = MAX_DISTANCE,
+    negatives: str | Path | None = None,
     progress: bool = True,
 ) -> Prepared:
-    """Discover, scan, group and split ``root``; raise :class:`UsageError` on unusable data."""
+    """Discover, scan, group and split ``root`` (and the ``negatives`` folder, if any); raise
+    :class:`UsageError` on unusable data."""
     root = Path(root).expanduser().resolve()
     labels, candidates, presplit = discover(root)
     scanned, skipped = scan(root, candidates, progress=progress)
+    neg_root = Path(negatives).expanduser().resolve() if negatives else None
+    neg_scanned: list[Scanned] = []
+    if neg_root is not None:
+        neg_scanned, neg_skipped = scan(neg_root, _negative_candidates(neg_root), progress=progress)
+        skipped = skipped + [Skipped(f"negatives/{s.path}", s.reason) for s in neg_skipped]
     for label in labels:
         if not any(s.candidate.label == label for s in scanned):
             raise UsageError(
                 f"class '{label}' has no readable images; add images or remove the folder "
                 "(skipped.csv in the run folder lists files that failed to decode)"
             )
-    ids = group_near_duplicates(
-        [s.phash for s in scanned], [s.sha256 for s in scanned], max_distance=duplicate_distance
+    everything = [*scanned, *neg_scanned]
+    all_ids = group_near_duplicates(
+        [s.phash for s in everything],
+        [s.sha256 for s in everything],
+        max_distance=duplicate_distance,
     )
+    ids, neg_ids = all_ids[: len(scanned)], all_ids[len(scanned) :]
     if presplit:
         if any(s.candidate.split == "val" for s in scanned):
             val_fraction = 0.0  # val/ is given, nothing is carved
@@ -248,6 +259,14 @@ def prepare_split(
         members[group_of[s.candidate.rel]].append(s.candidate.rel)
     duplicates = tuple(tuple(sorted(m)) for m in members.values() if len(m) > 1)
     has_test = any(i.split == "test" for i in items)
+    neg_items, conflicts = _split_negatives(
+        neg_scanned,
+        neg_ids,
+        set(ids),
+        seed,
+        val_fraction or 0.2,
+        test_fraction if has_test else 0.0,
+    )
     manifest = Manifest(
         root=str(root),
         labels=labels,
@@ -258,5 +277,53 @@ def prepare_split(
         presplit=presplit,
         notes=tuple(_notes(items, labels, has_test)),
         duplicates=tuple(sorted(duplicates)),
+        negatives_root=str(neg_root) if neg_root else "",
+        negatives=neg_items,
     )
-    return Prepared(manifest, skipped)
+    if neg_root is not None and not neg_items:
+        raise UsageError(f"--negatives {neg_root}: no readable image in it")
+    return Prepared(manifest, skipped + conflicts)
+
+
+NEGATIVE_KIND = "other"  # the kind of a negative that sits directly in the negatives folder
+
+
+def _negative_candidates(root: Path) -> list[Candidate]:
+    """Every file under the negatives folder; its kind is its first sub-folder (for the report)."""
+    if not root.is_dir():
+        raise UsageError(f"--negatives {root}: no such folder (photos of none of the classes)")
+    out = []
+    for path in _files_under(root):
+        rel = path.relative_to(root)
+        out.append(Candidate(rel.as_posix(), rel.parts[0] if len(rel.parts) > 1 else NEGATIVE_KIND))
+    return out
+
+
+def _split_negatives(
+    scanned: Sequence[Scanned],
+    ids: Sequence[int],
+    class_groups: set[int],
+    seed: int,
+    val_fraction: float,
+    test_fraction: float,
+) -> tuple[tuple[Item, ...], list[Skipped]]:
+    """Negatives split three ways like the classes (by kind, groups whole). A negative that is a
+    copy of a class image contradicts its label and is left out."""
+    conflicts = [
+        Skipped(
+            f"negatives/{s.candidate.rel}", "a near-duplicate of an image of one of the classes"
+        )
+        for s, g in zip(scanned, ids, strict=True)
+        if g in class_groups
+    ]
+    kept = [(s, g) for s, g in zip(scanned, ids, strict=True) if g not in class_groups]
+    kinds = sorted({s.candidate.label for s, _ in kept})
+    assigned = split_three_ways(
+        [s for s, _ in kept], [g for _, g in kept], kinds, seed, val_fraction, test_fraction
+    )
+    group_of = {s.candidate.rel: g for s, g in kept}
+    items = tuple(
+        Item(s.candidate.rel, s.candidate.label, split, s.sha256, group_of[s.candidate.rel])
+        for s, split in sorted(assigned, key=lambda a: (SPLITS.index(a[1]), a[0].candidate.rel))
+    )
+    return items, conflicts

@@ -38,6 +38,7 @@ from tqdm import tqdm
 
 from shared.cli import UsageError, run_cli
 from shared.decode import DecodeError, decode
+from shared.model_contract import Rejection
 from shared.paths import APP_DIR
 from shared.predictor import Predictor
 from trainer.atomic import atomic_write_text
@@ -50,7 +51,8 @@ from trainer.metrics import (
     reliability,
     summarize,
 )
-from trainer.plots import confusion_png, image_grid_png, reliability_png
+from trainer.openset import separation
+from trainer.plots import confusion_png, image_grid_png, reliability_png, score_histogram_png
 from trainer.progress import hidden
 
 MODEL_FILE = "model.onnx"
@@ -58,6 +60,7 @@ INT8_FILE = "model.int8.onnx"
 REPORT_MD = "evaluation.md"
 REPORT_JSON = "evaluation.json"
 CONFUSION_PNG = "confusion_matrix.png"
+HISTOGRAM_PNG = "score_histogram.png"
 RELIABILITY_PNG = "reliability.png"
 DEFAULT_MAX_MISCLASSIFIED = 24
 SMALL_CLASS = 10  # fewer test images than this: the report warns that the interval is wide
@@ -75,9 +78,11 @@ class Scores:
 
     paths: tuple[Path, ...]
     probabilities: np.ndarray  # (N, C) float64
-    predictions: np.ndarray  # (N,) int64
+    predictions: np.ndarray  # (N,) int64: the closest class, whether or not it is known
     skipped: tuple[tuple[Path, str], ...]
     kept: tuple[int, ...]  # input index of each scored row
+    known: np.ndarray  # (N,) bool: the model's own "one of the classes" verdict
+    known_scores: np.ndarray  # (N,) float64, NaN for a model without a rejection rule
 
 
 @dataclass(frozen=True)
@@ -88,9 +93,11 @@ class Evaluation:
     paths: tuple[Path, ...]
     targets: np.ndarray  # (N,) int64 index into labels
     probabilities: np.ndarray  # (N, C) float64
-    predictions: np.ndarray  # (N,) int64
+    predictions: np.ndarray  # (N,) int64: the closest class
     skipped: tuple[tuple[Path, str], ...] = ()
     model: Mapping[str, Any] = field(default_factory=dict)  # what was scored (for the report)
+    known: np.ndarray | None = None  # (N,) bool: answered as one of the classes
+    known_scores: np.ndarray | None = None  # (N,) the rejection score (NaN without a rule)
     root: Path | None = None  # paths are shown relative to it
     seconds: float = 0.0
 
@@ -112,7 +119,7 @@ class Evaluation:
         return str(path)
 
 
-def _score_one(predictor: Predictor, path: Path) -> tuple[np.ndarray, int] | str:
+def _score_one(predictor: Predictor, path: Path) -> tuple[np.ndarray, int, bool, float] | str:
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -122,7 +129,9 @@ def _score_one(predictor: Predictor, path: Path) -> tuple[np.ndarray, int] | str
     except DecodeError as exc:
         return exc.message
     row = np.array([result["probabilities"][label] for label in predictor.labels], np.float64)
-    return row, predictor.labels.index(result["label"])
+    score = result["known_score"]
+    closest = predictor.labels.index(result["closest"])
+    return row, closest, bool(result["known"]), float("nan") if score is None else float(score)
 
 
 def score_files(
@@ -148,13 +157,15 @@ def score_files(
                 leave=False,
             )
         )
-    rows, predictions, kept, skipped = [], [], [], []
+    rows, predictions, kept, skipped, known, known_scores = [], [], [], [], [], []
     for i, (path, result) in enumerate(zip(paths, results, strict=True)):
         if isinstance(result, str):
             skipped.append((path, result))
         else:
             rows.append(result[0])
             predictions.append(result[1])
+            known.append(result[2])
+            known_scores.append(result[3])
             kept.append(i)
     c = len(predictor.labels)
     return Scores(
@@ -163,6 +174,8 @@ def score_files(
         predictions=np.array(predictions, np.int64),
         skipped=tuple(skipped),
         kept=tuple(kept),
+        known=np.array(known, bool),
+        known_scores=np.array(known_scores, np.float64),
     )
 
 
@@ -189,6 +202,8 @@ def evaluate_items(
         probabilities=scores.probabilities,
         predictions=scores.predictions,
         skipped=scores.skipped,
+        known=scores.known,
+        known_scores=scores.known_scores,
         model={
             key: info[key]
             for key in ("model_version", "run_id", "created", "served", "quantization")
@@ -267,6 +282,7 @@ def _markdown(
     title: str,
     ece: float,
     grids: Mapping[str, str],
+    open_set: Mapping[str, Any] | None = None,
 ) -> str:
     lines = [f"# {title}", ""]
     model = ", ".join(f"{k} {v}" for k, v in evaluation.model.items() if k != "path")
@@ -368,9 +384,38 @@ def _markdown(
         ]
         if len(evaluation.skipped) > 50:
             lines.append(f"- ... and {len(evaluation.skipped) - 50} more (evaluation.json)")
-    # Extension point: the open-set section (--negatives: AUROC of top-1 confidence, known vs
-    # negatives, false-positive rate at the model's threshold, score histogram) goes here.
+    if open_set:
+        lines += ["", *_open_set_markdown(open_set)]
     return "\n".join(lines) + "\n"
+
+
+def _open_set_markdown(open_set: Mapping[str, Any]) -> list[str]:
+    sep = open_set["separation"]
+    lines = [
+        "## None of these (negatives)",
+        "",
+        f"Rule: `{open_set['method']}`, `{open_set['score']}` below {sep['threshold']:.4f} is "
+        f"answered `unknown`. {sep['negatives']} negatives (photos of none of the classes).",
+        "",
+        "| measure | value |",
+        "| --- | --- |",
+        f"| AUROC, in-class vs negatives | {sep['auroc']:.3f} |"
+        if sep["auroc"] is not None
+        else "| AUROC | - |",
+        f"| negatives answered unknown | {sep['negatives_rejected']:.1%} |",
+        f"| false-positive rate (negatives let through) at the threshold | "
+        f"{1 - sep['negatives_rejected']:.1%} |",
+        f"| in-class images accepted | {sep['in_class_accepted']:.1%} |",
+        "",
+        f"![score histogram]({HISTOGRAM_PNG})",
+        "",
+    ]
+    kinds = open_set.get("by_kind") or {}
+    if kinds:
+        lines += ["| kind | negatives | answered unknown |", "| --- | ---: | ---: |"]
+        lines += [f"| {k} | {v['n']} | {v['rejected']:.1%} |" for k, v in sorted(kinds.items())]
+        lines.append("")
+    return lines
 
 
 def write_evaluation(
@@ -380,8 +425,16 @@ def write_evaluation(
     *,
     title: str,
     max_misclassified: int = DEFAULT_MAX_MISCLASSIFIED,
+    negatives: Scores | None = None,
+    negative_kinds: Sequence[str] = (),
+    rejection: Rejection | None = None,
 ) -> Summary:
-    """Write the report files into ``out_dir`` (each atomically); return the metrics."""
+    """Write the report files into ``out_dir`` (each atomically); return the metrics.
+
+    With ``negatives`` (photos of none of the classes, scored by the same model) the report adds
+    how well the model's rejection rule separates them from the labelled images: AUROC, the
+    share answered unknown (per kind too), and a histogram of the scores.
+    """
     labels = tuple(labels)
     if labels != evaluation.labels:
         raise ValueError(f"labels {labels} are not the evaluation's {evaluation.labels}")
@@ -400,8 +453,14 @@ def write_evaluation(
         if max_misclassified > 0
         else {}
     )
+    open_set = (
+        _open_set(out_dir, evaluation, negatives, negative_kinds, rejection, title)
+        if negatives is not None
+        else None
+    )
     confidences = evaluation.confidences
     report = {
+        "open_set": open_set,
         "title": title,
         "model": dict(evaluation.model),
         "data": str(evaluation.root) if evaluation.root is not None else None,
@@ -432,8 +491,42 @@ def write_evaluation(
         ],
     }
     atomic_write_text(out_dir / REPORT_JSON, json.dumps(report, indent=2) + "\n")
-    atomic_write_text(out_dir / REPORT_MD, _markdown(evaluation, summary, title, ece, grids))
+    markdown = _markdown(evaluation, summary, title, ece, grids, open_set)
+    atomic_write_text(out_dir / REPORT_MD, markdown)
     return summary
+
+
+def _open_set(
+    out_dir: Path,
+    evaluation: Evaluation,
+    negatives: Scores,
+    kinds: Sequence[str],
+    rejection: Rejection | None,
+    title: str,
+) -> dict[str, Any]:
+    """AUROC and rejection rates of labelled images vs negatives, and the score histogram."""
+    if rejection is None:  # an older export: the best score it has is its top probability
+        ours, theirs = evaluation.confidences, negatives.probabilities.max(axis=1)
+        method, score, threshold = "max_probability (no rule in the model)", "max_probability", None
+    else:
+        ours, theirs = evaluation.known_scores, negatives.known_scores
+        method, score, threshold = rejection.method, rejection.score, rejection.threshold
+    cut = threshold if threshold is not None else float("-inf")
+    sep = separation(np.asarray(ours), np.asarray(theirs), cut).to_dict()
+    sep["threshold"] = threshold if threshold is not None else float("nan")
+    by_kind: dict[str, dict[str, float]] = {}
+    if kinds:
+        for kind in sorted(set(kinds)):
+            mask = np.array([k == kind for k in kinds])
+            by_kind[kind] = {"n": int(mask.sum()), "rejected": float(np.mean(theirs[mask] < cut))}
+    score_histogram_png(
+        out_dir / HISTOGRAM_PNG,
+        {"in-class images": ours, "negatives": theirs},
+        threshold=threshold,
+        title=f"{title}: {score}",
+        xlabel=score,
+    )
+    return {"method": method, "score": score, "separation": sep, "by_kind": by_kind}
 
 
 # --- command line ---------------------------------------------------------------------------------
@@ -512,6 +605,16 @@ def collect_items(data_dir: Path, labels: Sequence[str]) -> list[tuple[Path, int
     return items
 
 
+def collect_negatives(folder: Path) -> list[Path]:
+    """Every file under a negatives folder (photos of none of the classes)."""
+    if not folder.is_dir():
+        raise UsageError(f"--negatives {folder}: no such folder (photos of none of the classes)")
+    files = _files_under(folder)
+    if not files:
+        raise UsageError(f"--negatives {folder} holds no files")
+    return files
+
+
 def default_out_dir(model_path: Path, run_dir: Path | None, data_dir: Path) -> Path:
     """``<DATA_DIR name>-eval-<UTC time>`` in the run folder, else beside the model file; but
     never inside the API's app folder, which is packaged into the Lambda zip as it is."""
@@ -567,8 +670,13 @@ def main(argv: Sequence[str], log: Callable[[str], None] = print) -> int:
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--debug", action="store_true", help="tracebacks instead of one line")
-    # Extension point: --negatives DIR (open set) adds a second score_files() pass over DIR and an
-    # open-set section (AUROC, FPR at the model's threshold, score_histogram_png) to the report.
+    parser.add_argument(
+        "--negatives",
+        type=Path,
+        metavar="DIR",
+        help="photos of none of the classes (sub-folders are kinds): adds AUROC, the share "
+        "answered unknown and a score histogram",
+    )
     args = parser.parse_args(list(argv))
 
     model_path, run_dir = resolve_model(args.model)
@@ -583,12 +691,24 @@ def main(argv: Sequence[str], log: Callable[[str], None] = print) -> int:
         model={"path": str(model_path), "sha256": _sha256(model_path), **evaluation.model},
     )
     out_dir = args.out or default_out_dir(model_path, run_dir, args.data)
+    negatives, kinds = None, []
+    if args.negatives is not None:
+        files = collect_negatives(args.negatives)
+        negatives = score_files(predictor, files, progress=not args.no_progress, desc="negatives")
+        root = args.negatives.resolve()
+        kinds = [
+            p.relative_to(root).parts[0] if len(p.relative_to(root).parts) > 1 else "other"
+            for p in (f.resolve() for f in negatives.paths)
+        ]
     summary = write_evaluation(
         out_dir,
         evaluation,
         predictor.labels,
         title=f"Evaluation of {model_path.name} on {args.data.resolve().name}",
         max_misclassified=args.max_misclassified,
+        negatives=negatives,
+        negative_kinds=kinds,
+        rejection=predictor.contract.rejection,
     )
     figures = [
         f"{name} {estimate.value:.3f} [{estimate.low:.3f}, {estimate.high:.3f}]"

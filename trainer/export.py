@@ -34,19 +34,20 @@ import onnx
 from bundler.runtime import RuntimeSetupError
 from shared import ModelContract
 from shared.cli import run_cli
-from shared.model_contract import INPUT_NAME
+from shared.model_contract import INPUT_NAME, KNOWN_SCORE_OUTPUT, Rejection
 from shared.paths import PUBLISHED_MODEL
 from shared.predictor import Predictor
 from trainer import reports
 from trainer.atomic import atomic_write_text
 from trainer.calibrate import fit_temperature, uncalibrated
 from trainer.checkpoint import BEST, Checkpoint, load_checkpoint
-from trainer.evaluate import evaluate_items, write_evaluation
+from trainer.evaluate import evaluate_items, score_files, write_evaluation
 from trainer.manifest import FILENAME as MANIFEST_FILE
 from trainer.manifest import Manifest
 from trainer.metrics import expected_calibration_error
 from trainer.model_card import CardFacts, ModelStats, render_model_card
 from trainer.onnx_export import ExportError, load_session, save_onnx, to_onnx_model
+from trainer.openset import acceptance_threshold, known_scores, separation
 from trainer.parity import (
     ParityReport,
     check_lambda_runtime,
@@ -164,8 +165,42 @@ def _info(ckpt: Checkpoint, manifest: Manifest, precision: str, **extra: Any) ->
     }
 
 
-def _with_info(proto: onnx.ModelProto, ckpt: Checkpoint, info: dict[str, Any]) -> bytes:
-    contract = ModelContract(ckpt.labels, ckpt.spec, info)
+def _rejection(ckpt: Checkpoint, temperature: float) -> Rejection:
+    """The "none of these" rule, set on val: see trainer.openset."""
+    config, background = ckpt.config, ckpt.background
+    val = known_scores(ckpt.val_logits, temperature, background)
+    threshold = acceptance_threshold(val, config.accept_rate)
+    negatives = (
+        ckpt.val_negative_logits if ckpt.val_negative_logits is not None else np.zeros((0, 1))
+    )
+    neg = known_scores(negatives, temperature, background) if len(negatives) else np.zeros(0)
+    return Rejection(
+        method="background_class" if background else "max_probability",
+        score=KNOWN_SCORE_OUTPUT if background else "max_probability",
+        threshold=threshold,
+        accept_rate=config.accept_rate,
+        details={"val": separation(val, neg, threshold).to_dict()},
+    )
+
+
+def _rejection_line(rejection: Rejection) -> str:
+    val = rejection.details["val"]
+    negatives = (
+        f", {val['negatives_rejected']:.1%} of {val['negatives']} val negatives rejected"
+        f" (AUROC {val['auroc']:.3f})"
+        if val["negatives"]
+        else " (no negatives: --negatives DIR teaches the model what to reject)"
+    )
+    return (
+        f"'unknown' below {rejection.score} {rejection.threshold:.4f} ({rejection.method}): "
+        f"{val['in_class_accepted']:.1%} of {val['in_class']} in-class val images pass{negatives}"
+    )
+
+
+def _with_info(
+    proto: onnx.ModelProto, ckpt: Checkpoint, info: dict[str, Any], rejection: Rejection
+) -> bytes:
+    contract = ModelContract(ckpt.labels, ckpt.spec, info, rejection)
     onnx.helper.set_model_props(proto, contract.to_metadata())
     return proto.SerializeToString()
 
@@ -215,12 +250,17 @@ def export_run(
 
     val_items = manifest.split("val")
     val_targets = np.array([y for _, y in val_items], dtype=np.int64)
-    temperature = fit_temperature(ckpt.val_logits, val_targets) if config.calibrate else 1.0
+    background = ckpt.background
+    class_logits = ckpt.val_logits[:, : len(labels)]
+    temperature = fit_temperature(class_logits, val_targets) if config.calibrate else 1.0
     log(f"temperature fitted on val: {temperature:.3f}")
+    rejection = _rejection(ckpt, temperature)
+    log(_rejection_line(rejection))
     gate_items = val_items + manifest.split("train")[:GATE_TRAIN_IMAGES]
     gate = prepare_images(gate_items, ckpt.spec, desc="val + training images")
-    fp32_proto = to_onnx_model(model, ModelContract(labels, ckpt.spec, {}), temperature)
-    parity = check_parity(model, load_session(fp32_proto.SerializeToString()), gate, temperature)
+    fp32_proto = to_onnx_model(model, ModelContract(labels, ckpt.spec, {}), temperature, background)
+    session = load_session(fp32_proto.SerializeToString())
+    parity = check_parity(model, session, gate, temperature, background)
     log(f"parity gate passed: {parity.summary()}")
     sample = gate.tensor(0, RUNTIME_CHECK_IMAGES)
     fp32_probs = parity.probabilities
@@ -253,9 +293,15 @@ def export_run(
         "val_balanced_accuracy": {"fp32": round(fp32.val_balanced_accuracy, 4)}
         | ({"int8": round(int8_stats.val_balanced_accuracy, 4)} if int8_stats else {}),
     }
-    files = {MODEL_FILE: _with_info(fp32_proto, ckpt, _info(ckpt, manifest, "fp32", **shared_info))}
+    files = {
+        MODEL_FILE: _with_info(
+            fp32_proto, ckpt, _info(ckpt, manifest, "fp32", **shared_info), rejection
+        )
+    }
     if int8_proto is not None:
-        int8_bytes = _with_info(int8_proto, ckpt, _info(ckpt, manifest, "int8", **shared_info))
+        int8_bytes = _with_info(
+            int8_proto, ckpt, _info(ckpt, manifest, "int8", **shared_info), rejection
+        )
         if keep:
             files[INT8_FILE] = int8_bytes
         int8_stats = replace(
@@ -277,7 +323,7 @@ def export_run(
         (run_dir / INT8_FILE).unlink(missing_ok=True)  # a stale int8 from an earlier export
     served_path = run_dir / (INT8_FILE if keep else MODEL_FILE)
     test = _score_test(served_path, manifest, labels, temperature, run_dir, log)
-    metrics = _metrics(ckpt, fp32, int8_stats, verdict, served, temperature, test)
+    metrics = _metrics(ckpt, fp32, int8_stats, verdict, served, temperature, test, rejection)
     reports.write_json(run_dir / METRICS_FILE, metrics)
     card = CardFacts(
         labels=labels, spec=ckpt.spec, checkpoint=ckpt, manifest=manifest, fp32=fp32,
@@ -342,10 +388,21 @@ def _score_test(
     )
     targets = np.asarray(evaluation.targets)
     before = uncalibrated(evaluation.probabilities, temperature)
+    predictor = Predictor.from_path(served_path)
+    negatives = score_files(predictor, manifest.negative_split("test"), desc="test negatives")
+    rejection = predictor.contract.rejection
+    assert rejection is not None  # the export always writes one
+    known = np.asarray(evaluation.known)
+    correct = (evaluation.predictions == targets) & known
     return {
         **summary.to_dict(),
         "ece_before_temperature": expected_calibration_error(before, targets),
         "ece": expected_calibration_error(evaluation.probabilities, targets),
+        # Rejected photos of the classes count as errors here: what a client sees.
+        "accuracy_with_rejection": float(correct.mean()) if len(correct) else 0.0,
+        "open_set": separation(
+            evaluation.known_scores, negatives.known_scores, rejection.threshold
+        ).to_dict(),
     }
 
 
@@ -357,11 +414,13 @@ def _metrics(
     served: str,
     temperature: float,
     test: dict[str, Any] | None,
+    rejection: Rejection,
 ) -> dict[str, Any]:
     """metrics.json: the served model's test figures first, then how it was chosen (on val)."""
     return {
         "served": served,
         "test": test,
+        "rejection": rejection.to_dict(),
         "no_test_note": None if test else reports.NO_TEST,
         "val": {
             "best_epoch": ckpt.best_epoch,

@@ -107,7 +107,8 @@ def start(
     root = Path(config.data).expanduser()
     # A cheap listing first: the model (and its weights) must be available before the long scan.
     labels, _, _ = discover(root)
-    model = model or build(config, len(labels), config.weights)
+    # With negatives the head gets one more output: the background class, "none of these".
+    model = model or build(config, len(labels) + bool(config.negatives), config.weights)
     run_dir = new_run_dir(config, flags)
     log(f"scanning {root} ...")
     prepared = prepare_split(
@@ -116,6 +117,7 @@ def start(
         val_fraction=config.val_fraction,
         test_fraction=config.test_fraction,
         duplicate_distance=config.duplicate_distance,
+        negatives=config.negatives or None,
         progress=flags.progress,
     )
     manifest = prepared.manifest
@@ -138,6 +140,12 @@ def start(
             "(listed in split.json and report.md)")  # fmt: skip
     for note in manifest.notes:
         log(f"note: {note}")
+    if manifest.negatives:
+        counts = {
+            s: sum(1 for n in manifest.negatives if n.split == s) for s in ("train", "val", "test")
+        }
+        log(f"negatives (none of the classes): {counts['train']} train, {counts['val']} val, "
+            f"{counts['test']} test, from {manifest.negatives_root}")  # fmt: skip
     log(reports.class_table(manifest.counts()))
     training = Training(config, flags, manifest, model, info, run_dir, log)
     log(reports.balance_line(manifest.counts()["train"], config.balance, training.balance))
@@ -163,13 +171,14 @@ def resume(flags: RunFlags, log: Log) -> Training:
     if manifest.sha256() != ckpt.split_sha256:
         raise CheckpointError(f"{run_dir}: split.json does not match the checkpoint")
     missing = [str(p) for split in ("train", "val") for p, _ in manifest.split(split)]
+    missing += [str(p) for split in ("train", "val") for p in manifest.negative_split(split)]
     missing = [p for p in missing if not Path(p).is_file()]
     if missing:
         raise UsageError(
             f"{len(missing)} image(s) of this run are gone, e.g. {missing[0]}; restore them to resume"
         )
     # The weights come from the checkpoint, so nothing is downloaded on resume.
-    model = build(ckpt.config, len(manifest.labels), "none")
+    model = build(ckpt.config, len(manifest.labels) + bool(ckpt.config.negatives), "none")
     training = Training(ckpt.config, flags, manifest, model, ckpt.info, run_dir, log)
     training.restore(ckpt)
     log(f"resuming {run_dir} after epoch {training.epoch} of {ckpt.config.epochs}; "

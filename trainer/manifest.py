@@ -10,7 +10,9 @@ the val gates, the final test score) and by ``--resume``. Format::
      "duplicates": [["Flying Birds/a.jpg", "Flying Birds/a_copy.png"], ...]}
 
 ``group`` ties near-duplicates together (one split per group); ``duplicates`` lists every group
-with more than one file, for people.
+with more than one file, for people. With ``--negatives`` (photos of none of the classes),
+``negatives_root`` and ``negatives`` describe them the same way, their ``label`` being the kind
+(the sub-folder name, or ``"other"``).
 """
 
 import hashlib
@@ -44,12 +46,19 @@ class Manifest:
     presplit: bool = False
     notes: tuple[str, ...] = ()  # classes too small for a split, and the like
     duplicates: tuple[tuple[str, ...], ...] = field(default=())
+    negatives_root: str = ""
+    negatives: tuple[Item, ...] = ()
 
     def split(self, name: str) -> list[tuple[Path, int]]:
         """``(absolute path, label index)`` for every item of split ``name``, in manifest order."""
         index = {label: i for i, label in enumerate(self.labels)}
         root = Path(self.root)
         return [(root / it.path, index[it.label]) for it in self.items if it.split == name]
+
+    def negative_split(self, name: str) -> list[Path]:
+        """Absolute paths of the negatives in split ``name``, in manifest order."""
+        root = Path(self.negatives_root)
+        return [root / it.path for it in self.negatives if it.split == name]
 
     def counts(self) -> dict[str, dict[str, int]]:
         """``{split: {label: count}}`` with every label present in every split."""
@@ -66,6 +75,8 @@ class Manifest:
         data["labels"] = list(self.labels)
         data["notes"] = list(self.notes)
         data["duplicates"] = [list(g) for g in self.duplicates]
+        if not self.negatives:  # an in-class-only manifest keeps the form (and hash) it had
+            del data["negatives"], data["negatives_root"]
         return json.dumps({"version": 2, **data}, indent=1, sort_keys=True)
 
     def sha256(self) -> str:
@@ -89,4 +100,6 @@ class Manifest:
             presplit=bool(data.get("presplit", False)),
             notes=tuple(data.get("notes", ())),
             duplicates=tuple(tuple(g) for g in data.get("duplicates", ())),
+            negatives_root=data.get("negatives_root", ""),
+            negatives=tuple(Item(**it) for it in data.get("negatives", ())),
         )

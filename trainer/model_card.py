@@ -53,6 +53,7 @@ def render_model_card(facts: CardFacts) -> str:
         "",
     ]
     lines += reports.test_section(test, facts.labels) if test else [reports.NO_TEST, ""]
+    lines += ["## None of these (open set)", "", *reports.open_set_section(m)]
     lines += [
         "## Calibration",
         "",
@@ -114,9 +115,9 @@ def render_model_card(facts: CardFacts) -> str:
         "",
         "## Intended use and limits",
         "",
-        "- Triage of photos that show one of the classes above. It always answers with one of "
-        "them: a photo of something else (an airliner, a kite) gets the closest class, however "
-        "unlike it is.",
+        "- Triage of photos that show one of the classes above. A photo of something else is "
+        "answered `unknown` when its score falls below the threshold (see *None of these*); "
+        "things unlike the negatives it learnt from may still get the closest class.",
         "- Figures come from the data above; photos unlike it (other cameras, distances, "
         "weather) may do worse. Classes with few test images have wide intervals: read them.",
         "- Not for safety-critical decisions (airspace security, collision avoidance) without a "

@@ -15,7 +15,7 @@ from torch import nn
 
 from bundler.runtime import MAX_IR_VERSION, MAX_OPSET
 from shared.cli import UsageError
-from shared.model_contract import INPUT_NAME, OUTPUT_NAME, ModelContract
+from shared.model_contract import INPUT_NAME, KNOWN_SCORE_OUTPUT, OUTPUT_NAME, ModelContract
 from trainer.atomic import atomic_path
 
 OPSET = 17
@@ -26,27 +26,37 @@ class ExportError(UsageError):
 
 
 class WithSoftmax(nn.Module):
-    """Logits model -> calibrated probabilities: the served file's single output."""
+    """Logits model -> calibrated class probabilities, the served file's first output.
 
-    def __init__(self, model: nn.Module, temperature: float = 1.0):
+    With ``background`` (a model trained with negatives, whose last logit is "none of these")
+    the probabilities are over the classes alone, and a second output ``known_score`` is
+    ``1 - p(background)`` over all outputs: how much the image is one of the classes.
+    """
+
+    def __init__(self, model: nn.Module, temperature: float = 1.0, background: bool = False):
         super().__init__()
         self.model = model
         self.temperature = float(temperature)
+        self.background = background
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         logits = self.model(x)
         if self.temperature != 1.0:
             logits = logits / self.temperature
-        return torch.softmax(logits, dim=1)
+        if not self.background:
+            return torch.softmax(logits, dim=1)
+        known = 1.0 - torch.softmax(logits, dim=1)[:, -1]
+        return torch.softmax(logits[:, :-1], dim=1), known
 
 
 def to_onnx_model(
-    model: nn.Module, contract: ModelContract, temperature: float = 1.0
+    model: nn.Module, contract: ModelContract, temperature: float = 1.0, background: bool = False
 ) -> onnx.ModelProto:
     """Trace ``model`` (returning logits) in eval mode; return the ONNX proto with metadata."""
     import io
 
-    wrapped = WithSoftmax(model, temperature).eval()
+    wrapped = WithSoftmax(model, temperature, background).eval()
+    outputs = [OUTPUT_NAME, KNOWN_SCORE_OUTPUT] if background else [OUTPUT_NAME]
     example = torch.zeros((2, *contract.spec.input_shape), dtype=torch.float32)
     buffer = io.BytesIO()
     with torch.no_grad():
@@ -55,8 +65,8 @@ def to_onnx_model(
             (example,),
             buffer,
             input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME],
-            dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+            output_names=outputs,
+            dynamic_axes={INPUT_NAME: {0: "batch"}, **{name: {0: "batch"} for name in outputs}},
             opset_version=OPSET,
             do_constant_folding=True,
             dynamo=False,

@@ -26,7 +26,7 @@ from shared.decode import DecodeError, decode
 from shared.model_contract import INPUT_NAME
 from shared.paths import REPO
 from shared.preprocess import normalize, resize_crop_planar
-from trainer.onnx_export import ExportError, load_session
+from trainer.onnx_export import ExportError, WithSoftmax, load_session
 from trainer.progress import hidden
 
 MAX_PROB_DIFF = 1e-4
@@ -100,6 +100,7 @@ class ParityReport:
     max_prob_diff: float
     top1_mismatches: tuple[Path, ...]
     probabilities: np.ndarray  # the exported model's answers (same top-1 as PyTorch if passed)
+    known_scores: np.ndarray | None = None  # its known_score output, for a model with one
 
     @property
     def passed(self) -> bool:
@@ -117,34 +118,44 @@ def compare(
     session: ort.InferenceSession,
     images: PreparedImages,
     temperature: float = 1.0,
+    background: bool = False,
 ) -> ParityReport:
     """Run both models on the same tensors; report (never raise) how far apart they are.
 
-    ``model`` returns logits; the exported graph divides them by ``temperature`` before its
-    softmax, and so does the reference here.
+    ``model`` returns logits; the reference is the very wrapper the export traced
+    (``trainer.onnx_export.WithSoftmax``: temperature, softmax, and the ``known_score`` of a
+    model with a background class), so every output the file has is compared.
     """
-    model = model.eval()
+    reference_model = WithSoftmax(model.eval(), temperature, background).eval()
     torch_out, onnx_out = [], []
     with tqdm(total=len(images), desc="parity", unit="img", leave=False, disable=hidden()) as bar:
         for _, x in images.batches():
             with torch.inference_mode():
-                logits = model(torch.from_numpy(x)) / temperature
-                torch_out.append(torch.softmax(logits, dim=1).numpy())
-            onnx_out.append(session.run(None, {INPUT_NAME: x})[0])
+                out = reference_model(torch.from_numpy(x))
+            outs = out if isinstance(out, tuple) else (out,)
+            torch_out.append([o.numpy().reshape(len(x), -1) for o in outs])
+            onnx_out.append([o.reshape(len(x), -1) for o in session.run(None, {INPUT_NAME: x})])
             bar.update(len(x))
-    reference = np.concatenate(torch_out)
-    exported = np.concatenate(onnx_out).astype(np.float32)
-    if reference.shape != exported.shape:
-        raise ParityError(f"ONNX output shape {exported.shape} != PyTorch {reference.shape}")
-    diff = float(np.max(np.abs(reference - exported))) if len(reference) else 0.0
-    if not np.isfinite(exported).all():
+    reference = [np.concatenate([b[i] for b in torch_out]) for i in range(len(torch_out[0]))]
+    exported = [
+        np.concatenate([b[i] for b in onnx_out]).astype(np.float32) for i in range(len(onnx_out[0]))
+    ]
+    shapes = ([r.shape for r in reference], [e.shape for e in exported])
+    if shapes[0] != shapes[1]:
+        raise ParityError(f"ONNX output shapes {shapes[1]} != PyTorch {shapes[0]}")
+    diff = max(
+        (float(np.max(np.abs(r - e))) for r, e in zip(reference, exported, strict=True)),
+        default=0.0,
+    )
+    if not all(np.isfinite(e).all() for e in exported):
         diff = float("inf")
-    mismatched = np.flatnonzero(reference.argmax(axis=1) != exported.argmax(axis=1))
+    mismatched = np.flatnonzero(reference[0].argmax(axis=1) != exported[0].argmax(axis=1))
     return ParityReport(
         images=len(images),
         max_prob_diff=diff,
         top1_mismatches=tuple(images.paths[i] for i in mismatched),
-        probabilities=exported,
+        probabilities=exported[0],
+        known_scores=exported[1].reshape(-1) if len(exported) > 1 else None,
     )
 
 
@@ -153,11 +164,12 @@ def check_parity(
     session: ort.InferenceSession,
     images: PreparedImages,
     temperature: float = 1.0,
+    background: bool = False,
 ) -> ParityReport:
     """:func:`compare`, raising :class:`ParityError` with the numbers unless it passed."""
     if len(images) == 0:
         raise ParityError("parity gate: no val or training images to compare on")
-    report = compare(model, session, images, temperature)
+    report = compare(model, session, images, temperature, background)
     if not report.passed:
         shown = ", ".join(p.name for p in report.top1_mismatches[:5])
         more = f" (e.g. {shown})" if shown else ""

@@ -116,7 +116,7 @@ def data_pictures(run_dir: Path, manifest: Manifest, train_set: Any, config: Tra
     image_grid_png(
         run_dir / SAMPLES,
         list(denormalize(x, config.spec)),
-        [manifest.labels[int(i)] for i in y],
+        [(*manifest.labels, "none of these")[int(i)] for i in y],
         f"augmented training samples ({config.augment.describe()})",
     )
 
@@ -169,6 +169,46 @@ def test_section(test: Mapping[str, Any], labels: Sequence[str]) -> list[str]:
         )
     lines.append("")
     return lines
+
+
+def open_set_section(metrics: Mapping[str, Any]) -> list[str]:
+    """How the served model answers "none of these": the rule, then val and test figures."""
+    rule, test = metrics["rejection"], metrics.get("test")
+    val = rule["details"]["val"]
+    lines = [
+        f"Rule: `{rule['method']}`; an image whose `{rule['score']}` is below "
+        f"{rule['threshold']:.4f} is answered `unknown`. The threshold was set on val so that "
+        f"{rule['accept_rate']:.0%} of the in-class val images pass.",
+        "",
+        "| split | in-class images accepted | negatives answered unknown | AUROC |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for name, sep in (("val", val), ("test", (test or {}).get("open_set"))):
+        if not sep:
+            continue
+        negatives = (
+            f"{sep['negatives_rejected']:.1%} of {sep['negatives']}" if sep["negatives"] else "-"
+        )
+        auroc = f"{sep['auroc']:.3f}" if sep["auroc"] is not None else "-"
+        lines.append(
+            f"| {name} | {sep['in_class_accepted']:.1%} of {sep['in_class']} | {negatives} | "
+            f"{auroc} |"
+        )
+    if test:
+        lines += [
+            "",
+            f"Closed-set test accuracy {test['accuracy']['value']:.1%} without rejection, "
+            f"{test['accuracy_with_rejection']:.1%} with it (a rejected photo of a class counts "
+            "as wrong).",
+        ]
+    if not val["negatives"]:
+        lines += [
+            "",
+            "Trained without negatives: the score is the top class probability, which tells "
+            "other things apart poorly. `--negatives DIR` (photos of none of the classes) "
+            "teaches the model what to reject.",
+        ]
+    return [*lines, ""]
 
 
 def test_line(test: Mapping[str, Any] | None, served: str) -> str:
@@ -224,6 +264,8 @@ def write_report(
         + ". These figures chose the model, so they are optimistic.",
         "",
     ]
+    if metrics:
+        lines += ["## None of these", "", *open_set_section(metrics)]
     if metrics and metrics.get("int8"):
         lines += [f"INT8: {metrics['int8']['reason']}.", ""]
     if balance:

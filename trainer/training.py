@@ -121,15 +121,25 @@ class Training:
         torch.set_num_threads(cpu_threads(flags.threads, log))
         self.engine = Engine(self.device, flags.progress)
         spec = config.spec
-        self.train_items, self.val_items = manifest.split("train"), manifest.split("val")
+        # Photos of none of the classes train an extra background output, index len(labels).
+        k = len(self.labels)
+        negatives = [(path, k) for path in manifest.negative_split("train")]
+        self.background = bool(manifest.negatives)
+        self.train_items = manifest.split("train") + negatives
+        self.val_items = manifest.split("val")
+        self.val_negatives = [(path, k) for path in manifest.negative_split("val")]
         self.train_set = ImageDataset(
             self.train_items, train_transform(spec, config.augment), spec.resize
         )
-        self.val_set = ImageDataset(self.val_items, eval_transform(spec), spec.resize)
+        self.val_set = ImageDataset(
+            self.val_items + self.val_negatives, eval_transform(spec), spec.resize
+        )
         self.val_targets = np.array([y for _, y in self.val_items], dtype=np.int64)
         counts = manifest.counts()["train"]
         self.balance = balance_mode(config, counts)
         weights = np.array([counts[label] for label in self.labels], dtype=np.float64)
+        if self.background:
+            weights = np.append(weights, max(len(negatives), 1))
         self.sample_weights = (
             torch.tensor([1.0 / weights[y] for _, y in self.train_items], dtype=torch.double)
             if self.balance == "sampler"
@@ -190,7 +200,8 @@ class Training:
 
     def _new_head(self) -> nn.Module:
         c = self.config
-        return make_head(self.model.pool_features, len(self.labels), c.head, c.dropout)
+        outputs = len(self.labels) + self.background
+        return make_head(self.model.pool_features, outputs, c.head, c.dropout)
 
     def _optimizer(self, groups: list[dict[str, Any]]) -> torch.optim.Optimizer:
         c = self.config
@@ -325,7 +336,9 @@ class Training:
         return phase, image_logits(self.engine, self.model, val_loader, f"val {epoch}")
 
     def _best_head(self, logits: torch.Tensor) -> tuple[int, dict[str, float], list[dict]]:
-        rows = [val_scores(g.numpy(), self.val_targets, len(self.labels)) for g in logits]
+        # Chosen on the classes alone: how well the head tells them apart, negatives aside.
+        k, n = len(self.labels), len(self.val_items)
+        rows = [val_scores(g[:n, :k].numpy(), self.val_targets, k) for g in logits]
         key = self.config.select
         index = max(range(len(rows)), key=lambda i: (rows[i][key], -rows[i]["loss"]))
         return index, rows[index], rows
@@ -334,7 +347,9 @@ class Training:
         if self.heads is not None:
             self.model.head.load_state_dict(self.heads.heads[head].state_dict())
         best = self.checkpoint({k: v.detach().cpu() for k, v in self.model.state_dict().items()})
-        best.weight_decay, best.val_logits, best.val_metrics = self.decays[head], logits, scores
+        n = len(self.val_items)
+        best.weight_decay, best.val_metrics = self.decays[head], scores
+        best.val_logits, best.val_negative_logits = logits[:n], logits[n:]
         save_checkpoint(self.run_dir / BEST, best)
 
     def fit(self) -> int:
