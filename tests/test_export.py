@@ -388,7 +388,7 @@ def test_model_card_documents_the_model(exported: ExportResult, fake_run: FakeRu
     for text in (
         "## How well it does (test split, scored once by the served model)",
         f"{test['n']} test images. Accuracy **{test['accuracy']['value']:.1%} [",
-        "## How it was chosen (val split",
+        "## How it was chosen (never on test)",
         "INT8: int8 kept",
         "## Intended use and limits",
         "center crop 224",

@@ -19,6 +19,7 @@ from shared.cli import run_cli
 from shared.paths import REPO
 from trainer.checkpoint import BEST, LAST, load_checkpoint
 from trainer.fit import main
+from trainer.linear_head import STRENGTHS
 from trainer.manifest import Manifest
 from trainer.synthetic import generate
 
@@ -57,30 +58,30 @@ def test_tiny_run_writes_every_report_and_a_complete_checkpoint(data, tmp_path, 
     best = load_checkpoint(run_dir / BEST)
     assert best.labels == DEFAULT_LABELS
     assert best.config.crop == 32 and best.config.arch == "mobilenet_v3_small"
-    assert best.config.views == 2 and best.info.weights_used == "none"
-    assert 1 <= best.best_epoch <= 2 and best.weight_decay in best.config.weight_decays
+    assert best.config.views == 2 and best.config.solved and best.info.weights_used == "none"
+    assert best.weight_decay in STRENGTHS and best.temperature > 0
     assert set(best.val_metrics) == {"loss", "accuracy", "balanced_accuracy", "macro_f1"}
     manifest = Manifest.load(run_dir)
-    assert best.val_logits.shape == (len(manifest.split("val")), 4)
+    # Out-of-fold logits of every train and val image choose and calibrate the linear head.
+    dev = len(manifest.split("train")) + len(manifest.split("val"))
+    assert best.val_logits.shape == (dev, 4) and len(best.val_targets) == dev
     assert best.split_sha256 == manifest.sha256()
     # 5 readable images per class: 3 train, 1 val, 1 test.
     assert best.class_counts["test"] == dict.fromkeys(DEFAULT_LABELS, 1)
     assert best.class_counts["val"] == dict.fromkeys(DEFAULT_LABELS, 1)
-    assert load_checkpoint(run_dir / LAST).epoch == 2
+    assert load_checkpoint(run_dir / LAST).model_state.keys() == best.model_state.keys()
 
     skipped = (run_dir / "skipped.csv").read_text()
     assert "Winged Drones/broken.jpg" in skipped and "Flying Birds/readme.txt" in skipped
     assert not any("broken" in it.path or "readme" in it.path for it in manifest.items)
     history = json.loads((run_dir / "history.json").read_text())
-    assert [h["epoch"] for h in history] == [1, 2] and all(h["cached"] for h in history)
-    assert all(
-        set(h["by_weight_decay"]) == {"0.0001", "0.001", "0.01", "0.03", "0.1"} for h in history
-    )
-    assert len((run_dir / "history.csv").read_text().splitlines()) == 3
+    assert [h["strength"] for h in history] == list(STRENGTHS)
+    assert min(history, key=lambda h: h["oof_nll"])["strength"] == best.weight_decay
+    assert len((run_dir / "history.csv").read_text().splitlines()) == len(STRENGTHS) + 1
     assert json.loads((run_dir / "config.json").read_text())["views"] == 2
     report = (run_dir / "report.md").read_text()
-    assert "Not exported yet" in report and "How the model was chosen (val)" in report
-    assert "epoch   2/2" in out and "Flying Birds" in out and "balance auto" in out
+    assert "Not exported yet" in report and "by 5-fold cross-validation" in report
+    assert "*chosen" in out and "Flying Birds" in out and "balance auto" in out
 
 
 def test_resume_continues_exactly(data, tmp_path) -> None:
@@ -101,28 +102,6 @@ def test_resume_continues_exactly(data, tmp_path) -> None:
         assert torch.equal(value, b.model_state[key]), key
     assert [h["val_loss"] for h in a.history] == [h["val_loss"] for h in b.history]
     assert (tmp_path / "split" / "report.md").is_file()
-
-
-def test_resume_of_cached_heads_continues_exactly(data, tmp_path) -> None:
-    # The frozen-backbone path: the feature cache is rebuilt, every weight-decay head resumes.
-    common = [str(data), "--epochs", "3", "--views", "2", *TINY]
-    assert run(*common, "--run-dir", str(tmp_path / "straight")) == 0
-    assert run(*common, "--run-dir", str(tmp_path / "split"), "--stop-after", "2") == 0
-    assert run("--resume", str(tmp_path / "split")) == 0
-    a = load_checkpoint(tmp_path / "straight" / LAST)
-    b = load_checkpoint(tmp_path / "split" / LAST)
-    assert a.model_state.keys() == b.model_state.keys()
-    assert any(k.startswith("heads.") for k in a.model_state)
-    for key, value in a.model_state.items():
-        assert torch.equal(value, b.model_state[key]), key
-    assert a.history == [
-        dict(
-            h,
-            seconds=a.history[i]["seconds"],
-            train_images_per_s=a.history[i]["train_images_per_s"],
-        )
-        for i, h in enumerate(b.history)
-    ]
 
 
 def test_ctrl_c_keeps_the_last_epoch_and_resumes(data, tmp_path) -> None:
@@ -158,7 +137,7 @@ def test_ctrl_c_keeps_the_last_epoch_and_resumes(data, tmp_path) -> None:
             ["--val-fraction", "0.5", "--test-fraction", "0.5", "x"],
             "must leave images for training",
         ),
-        (["--weight-decay", "lots", "x"], "--weight-decay must be auto or >= 0"),
+        (["--weight-decay", "-1", "x"], "--weight-decay must be >= 0"),
         (["--weights", "/nonexistent/w.pth", "DATA"], "--weights /nonexistent/w.pth: no such file"),
     ],
 )

@@ -64,7 +64,9 @@ class Checkpoint:
     weight_decay: float = 0.0  # the value this model trained with
     best_epoch: int = 0
     best_score: float = -1.0
-    val_logits: np.ndarray | None = None  # (N_val, outputs) of the best epoch
+    temperature: float | None = None  # chosen in training (cross-validation); None: fit on val
+    val_targets: np.ndarray | None = None  # labels of the val_logits rows
+    val_logits: np.ndarray | None = None  # (N, outputs): val (or out-of-fold) logits
     val_negative_logits: np.ndarray | None = None  # (N_val_negatives, outputs), with --negatives
     val_metrics: dict[str, Any] = field(default_factory=dict)
 

@@ -112,8 +112,8 @@ def _load_run(run_dir: Path) -> tuple[Checkpoint, Manifest]:
             f"{MANIFEST_FILE} changed since training (sha256 {manifest.sha256()[:12]}, checkpoint "
             f"recorded {ckpt.split_sha256[:12]}): the splits are not the ones trained with"
         )
-    if ckpt.val_logits is None or len(ckpt.val_logits) != len(manifest.split("val")):
-        raise ExportError(f"{run_dir / BEST} has no val logits for {MANIFEST_FILE}'s val split")
+    if ckpt.val_logits is None or ckpt.val_targets is None:
+        raise ExportError(f"{run_dir / BEST} has no val logits: re-train it with this trainer")
     return ckpt, manifest
 
 
@@ -251,9 +251,14 @@ def export_run(
     val_items = manifest.split("val")
     val_targets = np.array([y for _, y in val_items], dtype=np.int64)
     background = ckpt.background
-    class_logits = ckpt.val_logits[:, : len(labels)]
-    temperature = fit_temperature(class_logits, val_targets) if config.calibrate else 1.0
-    log(f"temperature fitted on val: {temperature:.3f}")
+    if not config.calibrate:
+        temperature = 1.0
+    elif ckpt.temperature is not None:  # chosen in training, on out-of-fold logits
+        temperature = ckpt.temperature
+        log(f"temperature from cross-validation: {temperature:.3f}")
+    else:
+        temperature = fit_temperature(ckpt.val_logits[:, : len(labels)], ckpt.val_targets)
+        log(f"temperature fitted on val: {temperature:.3f}")
     rejection = _rejection(ckpt, temperature)
     log(_rejection_line(rejection))
     gate_items = val_items + manifest.split("train")[:GATE_TRAIN_IMAGES]

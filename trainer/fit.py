@@ -62,17 +62,19 @@ def fit(
     )
     run_dir = training.run_dir
     status = training.fit()
-    completed = status == 0 and training.epoch >= training.config.epochs
+    completed = status == 0 and training.done
     if not completed:
         return FitResult(run_dir, status, False)
     reports.write_history(run_dir, training.history, training.config.select)
     if training.timings:
         reports.write_json(run_dir / reports.TIMING, training.timings)
     best = load_checkpoint(run_dir / BEST)
-    log(
-        f"best on val: epoch {best.best_epoch}, weight decay {best.weight_decay:g}: "
-        + ", ".join(f"{k} {v:.3f}" for k, v in best.val_metrics.items())
+    chosen = (
+        f"L2 {best.weight_decay:g} by cross-validation (out-of-fold)"
+        if best.config.solved
+        else f"epoch {best.best_epoch} on val"
     )
+    log(f"chosen: {chosen}: " + ", ".join(f"{k} {v:.3f}" for k, v in best.val_metrics.items()))
     if flags.no_export:
         reports.write_report(run_dir, best, training.manifest, training.balance, None)
         log(f"report: {run_dir / reports.REPORT} (not exported: --no-export, no test score)")

@@ -1,11 +1,4 @@
-"""The training engine: epochs over images or over cached backbone features, and val logits.
-
-With a frozen backbone the expensive part (the backbone's forward pass) does not change from one
-epoch to the next, so the features of K views of every training image (the first exactly as
-served, the others augmented) are computed once and the head trains from that cache in
-milliseconds per epoch. That also makes it cheap to train several heads side by side, one per
-weight decay, and keep whichever val prefers: :class:`Heads` holds them, each in its own optimizer
-parameter group, so one step updates each exactly as if it trained alone.
+"""The training engine: epochs over images, feature extraction, and val logits.
 
 Randomness is reseeded from ``(seed, epoch)`` at the start of every epoch (shuffling, augmentation,
 dropout), so an epoch run after ``--resume`` is the same epoch an uninterrupted run would have run.
@@ -86,17 +79,6 @@ class Optim:
             self.scheduler.step()
 
 
-class Heads(nn.Module):
-    """``G`` independent heads over the same features; ``forward`` returns ``(G, N, classes)``."""
-
-    def __init__(self, make: Callable[[], nn.Module], count: int):
-        super().__init__()
-        self.heads = nn.ModuleList(make() for _ in range(count))
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return torch.stack([head(features) for head in self.heads])
-
-
 def epoch_seed(seed: int, epoch: int, stream: int = 0) -> int:
     return (seed * 1_000_003 + epoch * 101 + stream) % (2**63)
 
@@ -136,13 +118,6 @@ def make_loader(
     )
 
 
-def multi_head_loss(
-    logits: torch.Tensor, targets: torch.Tensor, criterion: nn.Module
-) -> torch.Tensor:
-    """The sum of each head's loss: its gradient for one head's weights is that head's own."""
-    return sum((criterion(g, targets) for g in logits), torch.zeros((), device=logits.device))
-
-
 def _fit(
     engine: Engine,
     batches: Batches,
@@ -159,12 +134,12 @@ def _fit(
         inputs = inputs.to(engine.device, non_blocking=True)
         targets = targets.to(engine.device, non_blocking=True)
         with engine.autocast():
-            logits = forward(inputs)  # (G, B, C)
-            loss = multi_head_loss(logits, targets, criterion)
+            logits = forward(inputs)
+            loss = criterion(logits, targets)
         optim.step(loss)
-        n, heads = len(targets), logits.shape[0]
-        loss_sum += float(loss.detach()) / heads * n
-        correct += int((logits.argmax(2) == targets).sum()) / heads
+        n = len(targets)
+        loss_sum += float(loss.detach()) * n
+        correct += int((logits.argmax(1) == targets).sum())
         seen += n
         if hasattr(bar, "set_postfix"):
             bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
@@ -188,49 +163,10 @@ def train_image_epoch(
         if frozen:
             with torch.no_grad():
                 features = model.features(x)
-            return model.head(features)[None]
-        return model(x)[None]
+            return model.head(features)
+        return model(x)
 
     return _fit(engine, loader, len(loader), forward, criterion, optim, desc)
-
-
-def train_cached_epoch(
-    engine: Engine,
-    heads: Heads,
-    features: torch.Tensor,
-    labels: torch.Tensor,
-    criterion: nn.Module,
-    optim: Optim,
-    *,
-    batch_size: int,
-    seed: int,
-    sample_weights: torch.Tensor | None,
-    desc: str,
-) -> Phase:
-    """One epoch of the heads over cached features ``(K, N, F)``: each image shows a random view."""
-    heads.train()
-    generator = seed_everything(seed)
-    views, n = features.shape[0], features.shape[1]
-    if sample_weights is not None:
-        order = torch.multinomial(sample_weights, n, replacement=True, generator=generator)
-    else:
-        order = torch.randperm(n, generator=generator)
-    view = torch.randint(views, (n,), generator=generator)
-    batches = (
-        (features[view[idx], idx], labels[idx])
-        for idx in (order[i : i + batch_size] for i in range(0, n, batch_size))
-    )
-    total = (n + batch_size - 1) // batch_size
-    return _fit(engine, batches, total, heads, criterion, optim, desc)
-
-
-@torch.no_grad()
-def head_logits(heads: Heads, features: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-    """``(G, N, classes)`` logits of every head on cached features, in eval mode."""
-    heads.eval()
-    return torch.cat(
-        [heads(features[i : i + batch_size]) for i in range(0, len(features), batch_size)], dim=1
-    ).float()
 
 
 @torch.no_grad()
@@ -249,10 +185,10 @@ def extract_features(
 
 @torch.no_grad()
 def image_logits(engine: Engine, model: Classifier, loader: DataLoader, desc: str) -> torch.Tensor:
-    """``(1, N, classes)`` logits of the whole model on ``loader``'s images, in eval mode."""
+    """``(N, outputs)`` logits of the whole model on ``loader``'s images, in eval mode."""
     model.eval()
     out = []
     for inputs, _ in engine.bar(loader, len(loader), desc):
         with engine.autocast():
             out.append(model(inputs.to(engine.device)).float().cpu())
-    return torch.cat(out)[None]
+    return torch.cat(out)

@@ -68,12 +68,9 @@ def render_model_card(facts: CardFacts) -> str:
         )
     lines += [
         "",
-        "## How it was chosen (val split; these figures chose the model and are optimistic)",
+        "## How it was chosen (never on test)",
         "",
-        f"Epoch {ckpt.best_epoch} of {c.epochs}, weight decay {ckpt.weight_decay:g}, selected by "
-        f"val {c.select.replace('_', ' ')}: "
-        + ", ".join(f"{k.replace('_', ' ')} {v:.3f}" for k, v in ckpt.val_metrics.items())
-        + ".",
+        reports.chosen_text(ckpt),
         "",
         "| file | size | val balanced accuracy | single-image latency (this machine) |",
         "| --- | ---: | ---: | ---: |",

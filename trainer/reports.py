@@ -21,7 +21,7 @@ from trainer.checkpoint import Checkpoint
 from trainer.config import TrainConfig
 from trainer.loop import make_loader
 from trainer.manifest import SPLITS, Manifest
-from trainer.plots import class_counts_png, curves_png, image_grid_png
+from trainer.plots import class_counts_png, cross_validation_png, curves_png, image_grid_png
 
 HISTORY_CSV = "history.csv"
 HISTORY_JSON = "history.json"
@@ -50,6 +50,25 @@ def write_json(path: Path, data: Any) -> Path:
     return atomic_write_text(path, json.dumps(data, indent=1, sort_keys=True, default=str) + "\n")
 
 
+def chosen_text(best: Checkpoint) -> str:
+    """How the kept model was chosen, in one sentence, with the figures that chose it."""
+    c, figures = (
+        best.config,
+        ", ".join(f"{k.replace('_', ' ')} {v:.3f}" for k, v in best.val_metrics.items()),
+    )
+    if c.solved:
+        return (
+            f"L2 strength {best.weight_decay:g} and temperature {best.temperature or 1:.3f} by "
+            f"5-fold cross-validation over train + val (every image scored by a head that did "
+            f"not see it): out-of-fold {figures}. These figures chose the model, so they are "
+            "slightly optimistic."
+        )
+    return (
+        f"Epoch {best.best_epoch} of {c.epochs} by val {c.select.replace('_', ' ')} (ties: lower "
+        f"val loss): {figures}. These figures chose the model, so they are optimistic."
+    )
+
+
 def write_history(
     run_dir: Path, history: Sequence[dict[str, Any]], select: str, *, curves: bool = True
 ) -> None:
@@ -63,7 +82,10 @@ def write_history(
     atomic_write_text(run_dir / HISTORY_CSV, buffer.getvalue())
     write_json(run_dir / HISTORY_JSON, list(history))
     if history and curves:
-        curves_png(run_dir / CURVES, history, select)
+        if "strength" in history[0]:
+            cross_validation_png(run_dir / CURVES, history)
+        else:
+            curves_png(run_dir / CURVES, history, select)
 
 
 def layout(manifest: Manifest) -> str:
@@ -128,13 +150,20 @@ def describe(config: TrainConfig, device: torch.device) -> str:
         else f"last {'all' if config.unfreeze_last < 0 else config.unfreeze_last} backbone blocks "
         f"fine-tuned (lr x{config.backbone_lr_scale:g})"
     )
-    cache = f", {config.views} cached views" if config.frozen and config.views else ""
-    decays = ", ".join(f"{d:g}" for d in config.weight_decays)
+    if config.solved:
+        recipe = (
+            f"linear head solved on the served view + {config.views} augmented views of every "
+            "train and val image, L2 strength and temperature by 5-fold cross-validation"
+        )
+    else:
+        recipe = (
+            f"{config.head} head, {config.optimizer} lr {config.learning_rate:g}, "
+            f"{config.scheduler}, weight decay {config.weight_decay:g}, {config.epochs} epochs, "
+            f"best on val {config.select}"
+        )
     return (
-        f"{config.arch} ({config.weights} weights), {config.head} head, {trainable}{cache}; "
-        f"input {config.resize}->{config.crop}; {config.optimizer} lr {config.learning_rate:g}, "
-        f"{config.scheduler}, weight decay {decays}; {config.epochs} epochs, best on val "
-        f"{config.select}; device {device}"
+        f"{config.arch} ({config.weights} weights), {trainable}; input "
+        f"{config.resize}->{config.crop}; {recipe}; device {device}"
     )
 
 
@@ -255,15 +284,7 @@ def write_report(
         ]
     else:
         lines += [NO_TEST, ""]
-    lines += [
-        "## How the model was chosen (val)",
-        "",
-        f"Epoch {best.best_epoch} of {c.epochs}, weight decay {best.weight_decay:g}, by val "
-        f"{c.select.replace('_', ' ')} (ties: lower val loss): "
-        + ", ".join(f"{k.replace('_', ' ')} {v:.3f}" for k, v in best.val_metrics.items())
-        + ". These figures chose the model, so they are optimistic.",
-        "",
-    ]
+    lines += ["## How the model was chosen", "", chosen_text(best), ""]
     if metrics:
         lines += ["## None of these", "", *open_set_section(metrics)]
     if metrics and metrics.get("int8"):
@@ -290,7 +311,7 @@ def write_report(
         "",
         "## Training curves",
         "",
-        f"![curves]({CURVES}) (per epoch: `{HISTORY_CSV}`, `{HISTORY_JSON}`)",
+        f"![curves]({CURVES}) (`{HISTORY_CSV}`, `{HISTORY_JSON}`: per epoch, or per L2 strength)",
         "",
         "## Files",
         "",

@@ -1,9 +1,14 @@
-"""One run's training state and its epoch loop: what ``trainer.fit`` drives.
+"""One run's training: what ``trainer.fit`` drives. The test split is never looked at here.
 
-Every epoch ends with an atomic ``last.pt`` (the resume point) and, when val improved, ``best.pt``
+Two regimes. The default (frozen backbone, cached views, linear head) solves the head outright
+(``trainer.linear_head``): features of every train and val image are computed once, the L2
+strength and the temperature are chosen by cross-validation over them, the head is refitted on
+all of them, and ``best.pt``/``last.pt`` are written at the end (seconds of work after the cache).
+
+Otherwise (``--unfreeze-last``, ``--head mlp`` or ``--views 0``) it trains in epochs over images:
+every epoch ends with an atomic ``last.pt`` (the resume point) and, when val improved, ``best.pt``
 (what is exported). "Improved" means the selection metric on val (balanced accuracy by default)
-went up, ties going to the lower val loss; with several weight decays training side by side, the
-best head of the best epoch wins. The test split is never looked at here.
+went up, ties going to the lower val loss; the temperature is then fitted on val at export.
 """
 
 import os
@@ -16,26 +21,23 @@ import numpy as np
 import torch
 from torch import nn
 
-from trainer import reports
+from trainer import linear_head, reports
 from trainer.augment import eval_transform, train_transform
 from trainer.checkpoint import BEST, LAST, Checkpoint, RunInfo, save_checkpoint
 from trainer.config import RunFlags, TrainConfig
 from trainer.images import ImageDataset
 from trainer.loop import (
     Engine,
-    Heads,
     Optim,
     epoch_seed,
     extract_features,
-    head_logits,
     image_logits,
     make_loader,
-    train_cached_epoch,
     train_image_epoch,
 )
 from trainer.manifest import Manifest
 from trainer.metrics import confusion_matrix
-from trainer.model import Classifier, make_head
+from trainer.model import Classifier
 
 EXIT_INTERRUPTED = 130
 IMBALANCE_RATIO = 1.5  # largest/smallest training class at which --balance auto balances
@@ -135,6 +137,10 @@ class Training:
             self.val_items + self.val_negatives, eval_transform(spec), spec.resize
         )
         self.val_targets = np.array([y for _, y in self.val_items], dtype=np.int64)
+        self.groups = {Path(manifest.root) / it.path: it.group for it in manifest.items}
+        self.groups |= {
+            Path(manifest.negatives_root) / it.path: it.group for it in manifest.negatives
+        }
         counts = manifest.counts()["train"]
         self.balance = balance_mode(config, counts)
         weights = np.array([counts[label] for label in self.labels], dtype=np.float64)
@@ -147,9 +153,12 @@ class Training:
         )
         class_weight = (
             torch.tensor(weights.sum() / (len(weights) * weights), dtype=torch.float32)
-            if self.balance == "loss"
+            if self.balance != "none"
             else None
         )
+        self.class_weight = class_weight if class_weight is not None else torch.ones(len(weights))
+        if self.balance == "sampler":
+            class_weight = None  # the sampler balances; the loss stays plain
         self.criterion = nn.CrossEntropyLoss(
             weight=None if class_weight is None else class_weight.to(self.device),
             label_smoothing=config.label_smoothing,
@@ -160,30 +169,15 @@ class Training:
         blocks = model.freeze_backbone(unfrozen)
         if config.weights == "none":
             fast_batchnorm(blocks)
-        self.cached = not blocks and config.views > 0
-        self.decays = config.weight_decays
-        lr = config.learning_rate
-        if self.cached:
-            # One head per weight decay, each its own parameter group (so its own decay).
-            self.heads: Heads | None = Heads(self._new_head, len(self.decays)).to(self.device)
-            groups = [
-                {"params": list(h.parameters()), "lr": lr, "weight_decay": wd}
-                for h, wd in zip(self.heads.heads, self.decays, strict=True)
-            ]
-        else:
-            self.heads = None
-            groups = [
-                {"params": list(model.head.parameters()), "lr": lr, "weight_decay": self.decays[0]}
-            ]
-            backbone = [p for block in blocks for p in block.parameters()]
-            if backbone:
-                groups.append(
-                    {
-                        "params": backbone,
-                        "lr": lr * config.backbone_lr_scale,
-                        "weight_decay": self.decays[0],
-                    }
-                )
+        # The default: frozen backbone, cached views, and a linear head solved outright.
+        self.convex = not blocks and config.views > 0 and config.head == "linear"
+        lr, decay = config.learning_rate, config.weight_decay
+        groups = [{"params": list(model.head.parameters()), "lr": lr, "weight_decay": decay}]
+        backbone = [p for block in blocks for p in block.parameters()]
+        if backbone:
+            groups.append(
+                {"params": backbone, "lr": lr * config.backbone_lr_scale, "weight_decay": decay}
+            )
         self.optimizer = self._optimizer(groups)
         n_train = len(self.train_set)
         self.drop_last = bool(blocks) and n_train > config.batch_size
@@ -195,13 +189,8 @@ class Training:
         self.history: list[dict[str, Any]] = []
         self.best: tuple[float, float] = (-1.0, 0.0)  # (selection metric, -val loss)
         self.best_epoch = 0
-        self.cache: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+        self.done = False
         self.timings: dict[str, float] = {}
-
-    def _new_head(self) -> nn.Module:
-        c = self.config
-        outputs = len(self.labels) + self.background
-        return make_head(self.model.pool_features, outputs, c.head, c.dropout)
 
     def _optimizer(self, groups: list[dict[str, Any]]) -> torch.optim.Optimizer:
         c = self.config
@@ -248,20 +237,10 @@ class Training:
         )
 
     def _state(self) -> dict[str, torch.Tensor]:
-        """The classifier's weights, plus every head's when several train side by side."""
-        state = {k: v.detach().cpu() for k, v in self.model.state_dict().items()}
-        if self.heads is not None:
-            state.update(
-                {f"heads.{k}": v.detach().cpu() for k, v in self.heads.state_dict().items()}
-            )
-        return state
+        return {k: v.detach().cpu() for k, v in self.model.state_dict().items()}
 
     def restore(self, ckpt: Checkpoint) -> None:
-        state = dict(ckpt.model_state)
-        heads = {k[len("heads.") :]: state.pop(k) for k in list(state) if k.startswith("heads.")}
-        self.model.load_state_dict(state)
-        if self.heads is not None:
-            self.heads.load_state_dict(heads)
+        self.model.load_state_dict(ckpt.model_state)
         if ckpt.optimizer_state:
             self.optimizer.load_state_dict(ckpt.optimizer_state)
         if self.scheduler is not None and ckpt.scheduler_state:
@@ -280,88 +259,108 @@ class Training:
 
     # -- passes --------------------------------------------------------------------------------
 
-    def build_cache(self) -> None:
-        """Backbone features of K views of every training image (view 0 exactly as served, the
-        others augmented) and of every val image, computed once."""
+    def features(self, items: list[tuple[Path, int]], views: int) -> torch.Tensor:
+        """Backbone features ``(views, N, F)`` of ``items``: view 0 exactly as served, the
+        others augmented, each view with its own fixed seed (a resumed run rebuilds them)."""
         c, f = self.config, self.flags
-        start = time.perf_counter()
-        served = ImageDataset(self.train_items, eval_transform(c.spec), c.spec.resize)
-        views, labels = [], None
-        for view in range(c.views):
-            dataset = served if view == 0 else self.train_set
-            # Each view has its own fixed seed, so a resumed run rebuilds the identical cache.
+        served = ImageDataset(items, eval_transform(c.spec), c.spec.resize)
+        augmented = ImageDataset(items, train_transform(c.spec, c.augment), c.spec.resize)
+        out = []
+        for view in range(views):
             loader = make_loader(
-                dataset, c.batch_size, seed=epoch_seed(c.seed, 0, 1 + view), workers=f.n_workers
+                served if view == 0 else augmented, c.batch_size,
+                seed=epoch_seed(c.seed, 0, 1 + view), workers=f.n_workers,
+            )  # fmt: skip
+            feats, _ = extract_features(
+                self.engine, self.model, loader, f"features, view {view + 1}/{views}"
             )
-            feats, labels = extract_features(
-                self.engine, self.model, loader, f"features, view {view + 1}/{c.views}"
-            )
-            views.append(feats)
-        val_loader = make_loader(self.val_set, c.batch_size, seed=0, workers=f.n_workers)
-        val_feats, _ = extract_features(self.engine, self.model, val_loader, "features, val")
-        assert labels is not None
-        self.cache = (torch.stack(views), labels, val_feats)
-        for head in (self.model.head, *(self.heads.heads if self.heads else ())):
-            head[0].fit(self.cache[0])
+            out.append(feats)
+        return torch.stack(out)
+
+    def fit_linear(self) -> None:
+        """The default regime: cache, cross-validate, refit, write ``best.pt`` and ``last.pt``."""
+        c, k = self.config, len(self.labels)
+        items = self.train_items + self.val_items + self.val_negatives
+        start = time.perf_counter()
+        views = self.features(items, 1 + c.views)
         seconds = time.perf_counter() - start
-        images = c.views * len(labels) + len(val_feats)
-        self.timings.update(cache_seconds=seconds, cache_images_per_s=images / max(seconds, 1e-9))
+        rate = views.shape[0] * views.shape[1] / max(seconds, 1e-9)
+        self.timings.update(cache_seconds=seconds, cache_images_per_s=rate)
         self.log(
-            f"feature cache: {c.views} view(s) x {len(labels)} training images + "
-            f"{len(val_feats)} val images in {seconds:.1f}s ({images / max(seconds, 1e-9):.0f} img/s)"
+            f"feature cache: {views.shape[0]} view(s) x {len(items)} train + val images in "
+            f"{seconds:.1f}s ({rate:.0f} img/s)"
         )
+        labels = torch.tensor([y for _, y in items], dtype=torch.int64)
+        groups = [self.groups[Path(p)] for p, _ in items]
+        start = time.perf_counter()
+        choice = linear_head.choose(views, labels, groups, self.class_weight, k, c.seed)
+        head = linear_head.fit(views, labels, self.class_weight, choice.strength)
+        self.timings["head_seconds"] = time.perf_counter() - start
+        standardize, linear = self.model.head[0], self.model.head[-1]
+        with torch.no_grad():
+            standardize.mean.copy_(head.mean)
+            standardize.std.copy_(head.std)
+            linear.weight.copy_(head.weight)
+            linear.bias.copy_(head.bias + torch.as_tensor(choice.bias_shift, dtype=torch.float32))
+        self.history = choice.table
+        for row in choice.table:
+            self.log(
+                f"L2 {row['strength']:g}: out-of-fold NLL {row['oof_nll']:.4f}, accuracy "
+                f"{row['oof_accuracy']:.3f}, balanced accuracy {row['oof_balanced_accuracy']:.3f}"
+                + ("  *chosen" if row["strength"] == choice.strength else "")
+            )
+        in_class = labels.numpy() < k
+        oof = choice.oof_logits
+        scores = val_scores(oof[in_class, :k], labels.numpy()[in_class], k)
+        best = self.checkpoint(self._state())
+        best.weight_decay, best.temperature, best.val_metrics = (
+            choice.strength,
+            choice.temperature,
+            scores,
+        )
+        best.val_logits, best.val_targets = oof[in_class], labels.numpy()[in_class]
+        best.val_negative_logits = oof[~in_class]
+        save_checkpoint(self.run_dir / BEST, best)
+        save_checkpoint(self.run_dir / LAST, best)
+        reports.write_history(self.run_dir, self.history, c.select)
+        self.done = True
 
     def run_epoch(self, epoch: int) -> tuple[Any, torch.Tensor]:
-        """Train one epoch; return its training totals and every head's val logits."""
+        """Train one epoch over images; return its training totals and the val logits."""
         c, f = self.config, self.flags
-        desc = f"epoch {epoch}/{c.epochs}"
-        seed = epoch_seed(c.seed, epoch)
-        if self.cache is not None and self.heads is not None:
-            feats, labels, val_feats = self.cache
-            phase = train_cached_epoch(
-                self.engine, self.heads, feats.to(self.device), labels.to(self.device),
-                self.criterion, self.optim, batch_size=c.batch_size, seed=seed,
-                sample_weights=self.sample_weights, desc=desc,
-            )  # fmt: skip
-            return phase, head_logits(self.heads, val_feats.to(self.device)).cpu()
         loader = make_loader(
-            self.train_set, c.batch_size, seed=seed, workers=f.n_workers, shuffle=True,
-            sample_weights=self.sample_weights, drop_last=self.drop_last,
+            self.train_set, c.batch_size, seed=epoch_seed(c.seed, epoch), workers=f.n_workers,
+            shuffle=True, sample_weights=self.sample_weights, drop_last=self.drop_last,
         )  # fmt: skip
         frozen = not any(p.requires_grad for b in self.model.blocks for p in b.parameters())
         phase = train_image_epoch(
-            self.engine, self.model, loader, self.criterion, self.optim, frozen=frozen, desc=desc
-        )
+            self.engine, self.model, loader, self.criterion, self.optim, frozen=frozen,
+            desc=f"epoch {epoch}/{c.epochs}",
+        )  # fmt: skip
         val_loader = make_loader(self.val_set, c.batch_size, seed=0, workers=f.n_workers)
         return phase, image_logits(self.engine, self.model, val_loader, f"val {epoch}")
 
-    def _best_head(self, logits: torch.Tensor) -> tuple[int, dict[str, float], list[dict]]:
-        # Chosen on the classes alone: how well the head tells them apart, negatives aside.
-        k, n = len(self.labels), len(self.val_items)
-        rows = [val_scores(g[:n, :k].numpy(), self.val_targets, k) for g in logits]
-        key = self.config.select
-        index = max(range(len(rows)), key=lambda i: (rows[i][key], -rows[i]["loss"]))
-        return index, rows[index], rows
-
-    def _save_best(self, head: int, logits: np.ndarray, scores: dict[str, float]) -> None:
-        if self.heads is not None:
-            self.model.head.load_state_dict(self.heads.heads[head].state_dict())
-        best = self.checkpoint({k: v.detach().cpu() for k, v in self.model.state_dict().items()})
+    def _save_best(self, logits: np.ndarray, scores: dict[str, float]) -> None:
+        best = self.checkpoint(self._state())
         n = len(self.val_items)
-        best.weight_decay, best.val_metrics = self.decays[head], scores
+        best.weight_decay, best.val_metrics = self.config.weight_decay, scores
         best.val_logits, best.val_negative_logits = logits[:n], logits[n:]
+        best.val_targets = self.val_targets
         save_checkpoint(self.run_dir / BEST, best)
 
     def fit(self) -> int:
-        """Epochs from ``self.epoch + 1``; returns an exit status (0 done or stopped, 130 Ctrl-C)."""
+        """Train; returns an exit status (0 done or stopped, 130 Ctrl-C)."""
         c, f = self.config, self.flags
         try:
-            if self.cached and self.epoch < c.epochs:
-                self.build_cache()
+            if self.convex:
+                self.fit_linear()
+                return 0
             for epoch in range(self.epoch + 1, c.epochs + 1):
                 start = time.perf_counter()
                 phase, logits = self.run_epoch(epoch)
-                head, scores, every = self._best_head(logits)
+                k, n = len(self.labels), len(self.val_items)
+                # Chosen on the classes alone: how well they are told apart, negatives aside.
+                scores = val_scores(logits[:n, :k].numpy(), self.val_targets, k)
                 self.epoch = epoch
                 improved = (scores[c.select], -scores["loss"]) > self.best
                 row = {
@@ -369,21 +368,16 @@ class Training:
                     "train_loss": phase.loss,
                     "train_accuracy": phase.accuracy,
                     **{f"val_{k}": v for k, v in scores.items()},
-                    "weight_decay": self.decays[head],
                     "lr": self.optimizer.param_groups[0]["lr"],
                     "seconds": time.perf_counter() - start,
                     "train_images_per_s": phase.images_per_s,
-                    "cached": self.cache is not None,
-                    "by_weight_decay": {
-                        str(wd): r for wd, r in zip(self.decays, every, strict=True)
-                    },
                 }
                 self.history.append(row)
                 if improved:
                     self.best, self.best_epoch = (scores[c.select], -scores["loss"]), epoch
                     # best.pt first: if we die between the two writes, last.pt (the resume
                     # point) is the older epoch, which the resumed run recomputes and saves again.
-                    self._save_best(head, logits[head].numpy(), scores)
+                    self._save_best(logits.numpy(), scores)
                 save_checkpoint(self.run_dir / LAST, self.checkpoint())
                 self.saved_epoch = epoch
                 # The table every epoch (cheap); the picture when the run ends or stops.
@@ -409,15 +403,15 @@ class Training:
                 reports.write_history(self.run_dir, saved, c.select)
             self.log(f"\ninterrupted: {kept}")
             return EXIT_INTERRUPTED
+        self.done = self.epoch >= c.epochs
         return 0
 
 
 def summary_line(row: dict[str, Any], config: TrainConfig, improved: bool) -> str:
-    decay = f" (wd {row['weight_decay']:g})" if len(config.weight_decays) > 1 else ""
     return (
         f"epoch {row['epoch']:>3}/{config.epochs}  train loss {row['train_loss']:.4f} "
         f"acc {row['train_accuracy']:.3f}  val loss {row['val_loss']:.4f} "
-        f"acc {row['val_accuracy']:.3f} bal {row['val_balanced_accuracy']:.3f}{decay}  "
+        f"acc {row['val_accuracy']:.3f} bal {row['val_balanced_accuracy']:.3f}  "
         f"lr {row['lr']:.2e}  {row['seconds']:.1f}s" + ("  *best" if improved else "")
     )
 
