@@ -695,11 +695,9 @@ def main(argv: Sequence[str], log: Callable[[str], None] = print) -> int:
     if args.negatives is not None:
         files = collect_negatives(args.negatives)
         negatives = score_files(predictor, files, progress=not args.no_progress, desc="negatives")
-        root = args.negatives.resolve()
-        kinds = [
-            p.relative_to(root).parts[0] if len(p.relative_to(root).parts) > 1 else "other"
-            for p in (f.resolve() for f in negatives.paths)
-        ]
+        # A kind is the first sub-folder under the negatives folder (files are listed under it).
+        every = [f.relative_to(args.negatives).parts for f in files]
+        kinds = [every[i][0] if len(every[i]) > 1 else "other" for i in negatives.kept]
     summary = write_evaluation(
         out_dir,
         evaluation,
