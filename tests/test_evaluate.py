@@ -228,3 +228,44 @@ def test_bad_data_folders(
     (unreadable / ABSENT).mkdir()
     (unreadable / ABSENT / "x.jpg").write_bytes(b"not a jpeg")
     _expect_usage_error([model, str(unreadable)], f"['{ABSENT}'] have no readable images", capsys)
+
+
+def test_negatives_add_the_open_set_figures(
+    known_score_model: Path,
+    white_png: bytes,
+    black_png: bytes,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """White images are one of the classes for this model, black ones are not: the report must
+    see every negative rejected, every labelled image accepted, and AUROC 1."""
+    data, negatives = tmp_path / "data", tmp_path / "negatives"
+    for label in DEFAULT_LABELS[:2]:
+        (data / label).mkdir(parents=True)
+        for i in range(3):
+            (data / label / f"{i}.png").write_bytes(white_png)
+    for kind in ("sky", "docs"):
+        (negatives / kind).mkdir(parents=True)
+        for i in range(2):
+            (negatives / kind / f"{i}.png").write_bytes(black_png)
+    (negatives / "loose.png").write_bytes(black_png)  # no sub-folder: kind "other"
+    out = tmp_path / "report"
+    argv = [str(known_score_model), str(data), "--negatives", str(negatives), "--out", str(out)]
+    code, _, err = _run([*argv, "--no-progress"], capsys)
+    assert code == 0, err
+    open_set = json.loads((out / REPORT_JSON).read_text())["open_set"]
+    sep = open_set["separation"]
+    assert open_set["method"] == "background_class" and open_set["score"] == "known_score"
+    assert sep["negatives"] == 5 and sep["negatives_rejected"] == 1.0
+    assert sep["in_class"] == 6 and sep["in_class_accepted"] == 1.0 and sep["auroc"] == 1.0
+    assert open_set["by_kind"] == {
+        "docs": {"n": 2, "rejected": 1.0},
+        "other": {"n": 1, "rejected": 1.0},
+        "sky": {"n": 2, "rejected": 1.0},
+    }
+    assert (out / "score_histogram.png").read_bytes().startswith(PNG)
+    markdown = (out / REPORT_MD).read_text()
+    assert "## None of these (negatives)" in markdown
+    assert "| negatives answered unknown | 100.0% |" in markdown
+    code, _, err = _run([*argv[:2], "--negatives", str(tmp_path / "nope")], capsys)
+    assert code == 2 and "no such folder" in err
