@@ -36,7 +36,8 @@ MAX_SECONDS = 2.0
 _LEAK_MARKERS = ("Traceback", 'File "', ".py", str(ROOT), sys.prefix, "site-packages", "/work")
 # How messages quote a client's value (chalicelib.http.shown): a Python repr, maybe cut with "…".
 _QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
-_RESULT_KEYS = {
+# Every key of a classification answer (shared.predictor.Predictor builds them in one place).
+RESULT_KEYS = {
     "label",
     "known",
     "closest",
@@ -227,7 +228,7 @@ def check_reply(reply: Reply, sent: bytes | str) -> None:
         results = reply.payload.get("results", {"single": reply.payload})
         entries = results.values() if isinstance(results, dict) else results
         # A batch answers each file with a result or that file's own {error, message}.
-        assert entries and all(set(r) == _RESULT_KEYS or _is_error(r) for r in entries), (
+        assert entries and all(set(r) == RESULT_KEYS or _is_error(r) for r in entries), (
             reply.payload
         )
         if "results" in reply.payload:

@@ -22,20 +22,9 @@ from shared import DEFAULT_LABELS
 from shared.paths import REPO
 from tests.api_client import multipart_body
 from tests.imagegen import encode, synthetic_rgb
+from tests.robust_support import RESULT_KEYS
 from tests.robust_support import pixel_model as pixel_model
 from tests.test_decode import JARGON, STORED_AS, _iso_bmff, _png_declaring, exif_jpeg
-
-RESULT_KEYS = {
-    "label",
-    "known",
-    "closest",
-    "known_score",
-    "confidence",
-    "probabilities",
-    "top",
-    "model",
-    "timing_ms",
-}
 
 
 @pytest.fixture
