@@ -326,7 +326,7 @@ def training(inputs: Inputs) -> Section:
 
     c, s, runs = inputs.counts, Section("training"), {}
     data = generate(inputs.work / "data", per_class=c.train_per_class, seed=0, size=256)
-    for views in (0, 2):  # images every epoch; features of 2 views cached once
+    for views in (0, 2):  # images every epoch; the default: 2 views cached once, head solved
         run_dir = inputs.work / f"run-views{views}"
         argv = [str(data), "--run-dir", str(run_dir), "--weights", "none", "--epochs",
                 str(c.epochs), "--batch-size", "32", "--weight-decay", "0.01", "--seed", "0",
@@ -353,8 +353,9 @@ def training(inputs: Inputs) -> Section:
     s.add("head training (frozen backbone), whole loop", steady(0, "train_images_per_s"), "img/s",
           alone, "backbone forward alone", target="ratio >= 0.8 (not starved by data)")  # fmt: skip
     epoch = (steady(0, "seconds"), "epoch over images")
-    s.add("epoch from cached features (--views 2)", steady(2, "seconds"), "s", *epoch)
-    s.add("building that cache, once", runs[2]["timings"].get("cache_seconds", 0), "s", *epoch)
+    solved = runs[2]["timings"]  # the default regime: no epochs, a head solved on the cache
+    s.add("head solved from cached features (--views 2)", solved["head_seconds"], "s", *epoch)
+    s.add("building that cache, once", solved["cache_seconds"], "s", *epoch)
     s.details = {"runs": runs, "torch_threads": threads, "backbone_alone_images_per_s": alone}
     s.notes.append(f"python -m trainer.fit --weights none, {c.train_per_class} synthetic 256px "
                    f"JPEGs per class, {c.epochs} epoch(s), batch 32, {threads} torch thread(s) "
