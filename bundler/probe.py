@@ -220,7 +220,9 @@ def _warm(job: dict) -> dict:
         times = [wall for wall, _ in calls]
         # What the handler adds around the three phases: routing, base64, checks, JSON.
         phases["rest"] = statistics.median(wall - sum(b["timing_ms"].values()) for wall, b in calls)
-        out[name] = {"times_ms": times, "label": calls[-1][1]["label"], "phases_ms": phases,
+        answer = calls[-1][1]
+        out[name] = {"times_ms": times, "label": answer["label"], "known": answer["known"],
+                     "rejection": answer.get("known_score") is not None, "phases_ms": phases,
                      "draft_ms": _draft_ms(event, job["requests"])}  # fmt: skip
     out["peak_rss_mb"] = _rss_mb("VmHWM")
     return out

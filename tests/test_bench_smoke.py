@@ -50,6 +50,9 @@ def test_bench_quick_runs_every_section_and_writes_json(tmp_path: Path) -> None:
     warm = document["sections"]["warm_request"]["details"]
     for image in ("300x300", "4032x3024"):
         assert warm["ours fp32"][image]["label"] == warm["torch"][image]["label"], image
+        # The open-set model timed beside it really applied its rule; the closed-set one has none.
+        assert warm["ours openset"][image]["rejection"], image
+        assert not warm["ours fp32"][image]["rejection"], image
     bundles = document["sections"]["bundle"]["details"]
     assert set(bundles) == {"fp32-x86_64", "int8-x86_64", "fp32-arm64", "int8-arm64"}
     assert all(b["problems"] == [] for b in bundles.values())
