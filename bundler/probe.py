@@ -221,8 +221,8 @@ def _warm(job: dict) -> dict:
         # What the handler adds around the three phases: routing, base64, checks, JSON.
         phases["rest"] = statistics.median(wall - sum(b["timing_ms"].values()) for wall, b in calls)
         answer = calls[-1][1]
-        out[name] = {"times_ms": times, "label": answer["label"], "known": answer["known"],
-                     "rejection": answer.get("known_score") is not None, "phases_ms": phases,
+        out[name] = {"times_ms": times, "label": answer["label"], "phases_ms": phases,
+                     "rejection": answer.get("known_score") is not None,
                      "draft_ms": _draft_ms(event, job["requests"])}  # fmt: skip
     out["peak_rss_mb"] = _rss_mb("VmHWM")
     return out

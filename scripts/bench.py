@@ -374,7 +374,7 @@ def training(inputs: Inputs) -> Section:
     s.details = {"runs": runs, "torch_threads": threads, "backbone_alone_images_per_s": alone}
     s.notes.append(f"python -m trainer.fit --weights none, {c.train_per_class} synthetic 256px "
                    f"JPEGs per class, {c.epochs} epoch(s), batch 32, {threads} torch thread(s) "
-                   "(the trainer's choice); medians over the epochs after the first")  # fmt: skip
+                   "(the trainer's choice); --views 0: medians over the epochs after the first")  # fmt: skip
     return s
 
 
