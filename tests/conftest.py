@@ -175,3 +175,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> objec
         report.outcome = "failed"
         reason = report.longrepr[-1] if isinstance(report.longrepr, tuple) else report.longrepr
         report.longrepr = f"skipped in CI, where nothing may be missing: {reason}"
+
+
+@pytest.fixture(scope="session")
+def random_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random-init mobilenet_v3_small state dict: ``--weights`` for tiny solved-head runs."""
+    from tests.trainer_support import save_random_backbone
+
+    return save_random_backbone(tmp_path_factory.mktemp("weights") / "random.pth")

@@ -1,6 +1,8 @@
 """Deterministic test images, generated on the fly (tests never read committed images)."""
 
 import io
+from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -33,3 +35,41 @@ def encode(rgb: np.ndarray, fmt: str = "JPEG", **options: object) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(rgb).save(buffer, format=fmt, **options)
     return buffer.getvalue()
+
+
+STYLES = ("noise", "flat", "gradient", "mixed")  # one per class: a style a classifier can learn
+
+
+def write_dataset(
+    root: Path,
+    labels: Sequence[str],
+    indices: Iterable[int] | int,
+    *,
+    kind: str = "styles",
+    size: int = 80,
+    fmt: str = "PNG",
+    folders: Sequence[str] | None = None,
+    styles: Sequence[str] = STYLES,
+) -> Path:
+    """Write ``root/<label>/<index:03d>.<ext>`` for every label (or into ``folders``, one per
+    label, named otherwise: negatives, say), and return ``root``.
+
+    ``kind`` "styles": one :data:`STYLES` style per class, sizes varying around ``size``;
+    "cartoons": the demo's rendered cartoons of the label (``trainer.synthetic``), which need the
+    four default labels' names.
+    """
+    from trainer.synthetic import render
+
+    numbers = range(indices) if isinstance(indices, int) else indices
+    ext = {"PNG": "png", "JPEG": "jpg"}[fmt]
+    for c, label in enumerate(labels):
+        folder = Path(root) / (folders[c] if folders else label)
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in numbers:
+            if kind == "cartoons":
+                rgb = render(label, i, size=size)
+            else:
+                style = styles[c % len(styles)]
+                rgb = synthetic_rgb(size + i % 20, size - 8, seed=100 * c + i, content=style)
+            (folder / f"{i:03d}.{ext}").write_bytes(encode(rgb, fmt))
+    return Path(root)

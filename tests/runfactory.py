@@ -108,7 +108,8 @@ def make_run(
     val = [i for i, it in enumerate(items) if it.split == "val"]
     with torch.no_grad():
         val_logits = model.eval()(x[val]).numpy()
-    config = TrainConfig(data=str(data_root), weights="none", head="linear", epochs=1, seed=seed)
+    # Trained in epochs as far as the config says: its temperature is fitted on val at export.
+    config = TrainConfig(data=str(data_root), weights="none", unfreeze_last=-1, epochs=1, seed=seed)
     checkpoint = Checkpoint(
         config=config,
         info=RunInfo("fake-run", "2026-01-01T00:00:00Z", "0" * 40, "none"),

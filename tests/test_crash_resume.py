@@ -27,7 +27,7 @@ import pytest
 import torch
 
 from shared import DEFAULT_LABELS
-from tests.imagegen import encode, synthetic_rgb
+from tests.imagegen import write_dataset
 from tests.robust_support import ROOT, report
 from trainer.checkpoint import BEST, LAST, load_checkpoint
 
@@ -99,15 +99,7 @@ def fit(*args: str) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """10 generated images per class, one visual style per class (learnable, all distinct)."""
-    root = tmp_path_factory.mktemp("crash-data")
-    for c, (label, style) in enumerate(
-        zip(DEFAULT_LABELS, ("noise", "flat", "gradient", "mixed"), strict=True)
-    ):
-        (root / label).mkdir()
-        for i in range(10):
-            rgb = synthetic_rgb(80 + 3 * i, 72, seed=10 * c + i, content=style)
-            (root / label / f"{i}.png").write_bytes(encode(rgb, "PNG"))
-    return root
+    return write_dataset(tmp_path_factory.mktemp("crash-data"), DEFAULT_LABELS, 10)
 
 
 @pytest.fixture(scope="module")
@@ -161,7 +153,7 @@ def test_sigkill_mid_epoch_then_resume_matches_the_uninterrupted_run(
     assert load_checkpoint(run_dir / LAST).epoch == 1  # killed inside epoch 2
 
     resumed = fit("--resume", str(run_dir), "--no-export")
-    assert f"resuming {run_dir} after epoch 1 of {EPOCHS}" in resumed.stdout
+    assert f"resuming {run_dir} (after epoch 1 of {EPOCHS})" in resumed.stdout
     assert_same_run(run_dir, reference)
     report(request, f"crash: SIGKILL mid-epoch 2 of {EPOCHS}, resumed: metrics and weights equal")
 

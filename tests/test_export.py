@@ -47,7 +47,7 @@ from trainer.parity import (
     prepare_images,
     run_in_lambda_runtime,
 )
-from trainer.publish import publish_model
+from trainer.publish import PublishError, publish_model
 from trainer.quantize import decide_int8
 
 FAST = {"latency_runs": 3}
@@ -410,7 +410,7 @@ def test_publish_refuses_a_model_without_contract(exported: ExportResult, tmp_pa
     target = tmp_path / "served" / "model.onnx"
     target.parent.mkdir()
     target.write_bytes(b"previous model")
-    with pytest.raises(ExportError, match="refusing to publish"):
+    with pytest.raises(PublishError, match="refusing to publish"):
         publish_model(bare, target)
     assert target.read_bytes() == b"previous model"
     assert [p.name for p in target.parent.iterdir()] == ["model.onnx"]
@@ -519,7 +519,9 @@ def test_cli_no_int8_publishes_fp32(
     assert main([str(run_copy), "--no-int8", "--publish"]) == 0
     out = capsys.readouterr().out
     assert "parity gate passed: 20 val and training images, top-1 mismatches 0" in out
-    assert re.search(r"fp32: +\d+\.\d+ MB +val balanced accuracy +\d\.\d{3} +single-image", out)
+    assert re.search(
+        r"fp32: +\d+\.\d+ MB +balanced accuracy on the val images +\d\.\d{3} +single-image", out
+    )
     assert "int8:" not in out and "published fp32 model" in out
     assert "test (fp32, 8 images, scored once): accuracy" in out
     assert sorted(p.name for p in run_copy.iterdir()) == sorted(

@@ -120,6 +120,7 @@ def test_notebook_runs_top_to_bottom_offline(
     assert (run_dir / "notebook-evaluation" / "evaluation.json").is_file()
     photo = next((work / "synthetic" / DEFAULT_LABELS[0]).glob("*.jpg"))
     answer = Predictor.from_path(publish_to).predict(photo.read_bytes())
-    assert answer["label"] in DEFAULT_LABELS
+    # A few epochs from random weights make a weak model: "unknown" is an honest answer too.
+    assert answer["closest"] in DEFAULT_LABELS and answer["label"] in (*DEFAULT_LABELS, "unknown")
     assert _digest(NOTEBOOK) == committed
     assert _digest(PUBLISHED_MODEL) == served_before

@@ -1,9 +1,13 @@
-"""Real tiny ``trainer.fit`` runs: every artifact, exact resume, Ctrl-C, and one-line errors.
+"""Real tiny ``trainer.fit`` runs: every artifact, exact resume in both regimes, Ctrl-C, and
+one-line errors, for options typed on the command line or built in Python.
 
-Runs use generated 48x48 images, ``--weights none`` (nothing downloaded), mobilenet_v3_small at a
-32x32 input and 1-2 epochs, so each takes a few seconds on two cores.
+Runs use generated 48x48 images, a random mobilenet_v3_small saved as a weights file (nothing
+downloaded) at a 32x32 input, so each takes a few seconds on two cores.
 """
 
+import contextlib
+import dataclasses
+import io
 import json
 import signal
 import subprocess
@@ -11,22 +15,25 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from shared import DEFAULT_LABELS
-from shared.cli import run_cli
+from shared.cli import UsageError
 from shared.paths import REPO
+from tests.trainer_support import fit, tiny_args
 from trainer.checkpoint import BEST, LAST, load_checkpoint
-from trainer.fit import main
+from trainer.config import RunFlags, TrainConfig
 from trainer.linear_head import STRENGTHS
 from trainer.manifest import Manifest
 from trainer.synthetic import generate
+from trainer.training import FEATURES
 
-TINY = [
-    "--weights", "none", "--arch", "mobilenet_v3_small", "--resize", "36", "--crop", "32",
-    "--batch-size", "8", "--no-export", "--no-progress", "--threads", "1",
-]  # fmt: skip
+
+@pytest.fixture(scope="module")
+def tiny(random_weights: Path) -> list[str]:
+    return [*tiny_args(random_weights, crop=32), "--no-export"]
 
 
 @pytest.fixture(scope="module")
@@ -37,15 +44,21 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def run(*args: str) -> int:
-    return run_cli(main, [*args], prog="trainer.fit")
+@pytest.fixture(scope="module")
+def solved(
+    data: Path, tiny: list[str], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, str]:
+    """An uninterrupted run of the default regime (the solved head), and what it printed."""
+    run_dir = tmp_path_factory.mktemp("solved") / "run"
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        status = fit(data, "--run-dir", run_dir, *tiny)
+    assert status == 0, out.getvalue()
+    return run_dir, out.getvalue()
 
 
-def test_tiny_run_writes_every_report_and_a_complete_checkpoint(data, tmp_path, capsys) -> None:
-    run_dir = tmp_path / "run"
-    status = run(str(data), "--run-dir", str(run_dir), "--epochs", "2", "--views", "2", *TINY)
-    out = capsys.readouterr().out
-    assert status == 0, out
+def test_tiny_run_writes_every_report_and_a_complete_checkpoint(solved, random_weights) -> None:
+    run_dir, out = solved
     expected = {
         BEST, LAST, "split.json", "config.json", "skipped.csv", "class_counts.png",
         "samples.png", "history.csv", "history.json", "curves.png", "report.md", "timing.json",
@@ -58,7 +71,8 @@ def test_tiny_run_writes_every_report_and_a_complete_checkpoint(data, tmp_path, 
     best = load_checkpoint(run_dir / BEST)
     assert best.labels == DEFAULT_LABELS
     assert best.config.crop == 32 and best.config.arch == "mobilenet_v3_small"
-    assert best.config.views == 2 and best.config.solved and best.info.weights_used == "none"
+    assert best.config.views == 2 and best.config.solved
+    assert best.info.weights_used == str(random_weights)
     assert best.weight_decay in STRENGTHS and best.temperature > 0
     assert set(best.val_metrics) == {"loss", "accuracy", "balanced_accuracy", "macro_f1"}
     manifest = Manifest.load(run_dir)
@@ -82,18 +96,41 @@ def test_tiny_run_writes_every_report_and_a_complete_checkpoint(data, tmp_path, 
     report = (run_dir / "report.md").read_text()
     assert "Not exported yet" in report and "by 5-fold cross-validation" in report
     assert "*chosen" in out and "Flying Birds" in out and "balance auto" in out
+    assert not (run_dir / FEATURES).exists()  # the feature cache is only ever a resume point
 
 
-def test_resume_continues_exactly(data, tmp_path) -> None:
+def test_solved_head_stopped_and_resumed_matches_the_uninterrupted_run(
+    data, tiny, solved, tmp_path
+) -> None:
+    run_dir = tmp_path / "split"
+    assert fit(data, "--run-dir", run_dir, *tiny, "--stop-after", "1") == 0
+    # One of the three feature views is saved (the resume point); nothing is solved yet.
+    assert [p.name for p in (run_dir / FEATURES).iterdir()] == ["view-0.pt"]
+    assert not (run_dir / BEST).exists() and not (run_dir / "report.md").exists()
+    assert fit("--resume", run_dir, "--no-progress") == 0
+    a, b = (load_checkpoint(r / BEST) for r in (solved[0], run_dir))
+    for key, value in a.model_state.items():
+        assert torch.equal(value, b.model_state[key]), key
+    assert (a.weight_decay, a.temperature) == (b.weight_decay, b.temperature)
+    assert np.array_equal(a.val_logits, b.val_logits)
+    assert (run_dir / "report.md").is_file() and not (run_dir / FEATURES).exists()
+    # A finished run resumed again is finished: it writes its reports, it trains nothing.
+    assert fit("--resume", run_dir, "--no-progress") == 0
+    assert torch.equal(
+        load_checkpoint(run_dir / BEST).model_state["head.2.weight"], a.model_state["head.2.weight"]
+    )
+
+
+def test_resume_continues_exactly(data, tiny, tmp_path) -> None:
     # SGD + cosine + label smoothing + a weighted sampler: every piece of state resume must restore.
-    common = [str(data), "--epochs", "3", "--unfreeze-last", "2", *TINY]
+    common = [str(data), "--epochs", "3", "--unfreeze-last", "2", *tiny]
     common += ["--optimizer", "sgd", "--scheduler", "cosine", "--label-smoothing", "0.1"]
     common += ["--balance", "sampler"]
-    assert run(*common, "--run-dir", str(tmp_path / "straight")) == 0
-    assert run(*common, "--run-dir", str(tmp_path / "split"), "--stop-after", "1") == 0
+    assert fit(*common, "--run-dir", str(tmp_path / "straight")) == 0
+    assert fit(*common, "--run-dir", str(tmp_path / "split"), "--stop-after", "1") == 0
     assert load_checkpoint(tmp_path / "split" / LAST).epoch == 1
     assert not (tmp_path / "split" / "report.md").exists()
-    assert run("--resume", str(tmp_path / "split")) == 0
+    assert fit("--resume", str(tmp_path / "split")) == 0
 
     a = load_checkpoint(tmp_path / "straight" / LAST)
     b = load_checkpoint(tmp_path / "split" / LAST)
@@ -104,11 +141,11 @@ def test_resume_continues_exactly(data, tmp_path) -> None:
     assert (tmp_path / "split" / "report.md").is_file()
 
 
-def test_ctrl_c_keeps_the_last_epoch_and_resumes(data, tmp_path) -> None:
+def test_ctrl_c_keeps_the_last_epoch_and_resumes(data, tiny, tmp_path) -> None:
     run_dir = tmp_path / "run"
     cmd = [sys.executable, "-m", "trainer.fit", str(data), "--run-dir", str(run_dir)]
     proc = subprocess.Popen(
-        [*cmd, "--epochs", "200", "--unfreeze-last", "1", *TINY],
+        [*cmd, "--epochs", "200", "--unfreeze-last", "1", *tiny],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -139,28 +176,55 @@ def test_ctrl_c_keeps_the_last_epoch_and_resumes(data, tmp_path) -> None:
         ),
         (["--weight-decay", "-1", "x"], "--weight-decay must be >= 0"),
         (["--weights", "/nonexistent/w.pth", "DATA"], "--weights /nonexistent/w.pth: no such file"),
+        (["--weights", "none", "DATA"], "add --unfreeze-last all"),
     ],
 )
 def test_bad_input_is_one_line_without_traceback(data, args, message, capsys) -> None:
     args = [str(data) if a == "DATA" else a for a in args]
-    assert run(*args) == 2
+    assert fit(*args) == 2
     err = capsys.readouterr().err
     assert err.startswith("trainer.fit: error: ") and message in err and err.count("\n") == 1
 
 
-def test_resume_refuses_corrupt_checkpoint_and_changed_options(data, tmp_path, capsys) -> None:
+def test_resume_refuses_corrupt_checkpoint_and_changed_options(
+    data, tiny, tmp_path, capsys
+) -> None:
     run_dir = tmp_path / "run"
-    assert (
-        run(str(data), "--run-dir", str(run_dir), "--epochs", "2", "--stop-after", "1", *TINY) == 0
-    )
+    assert fit(data, "--run-dir", run_dir, "--stop-after", "1", *tiny) == 0
     capsys.readouterr()
-    assert run("--resume", str(run_dir), "--lr", "0.5") == 2
+    assert fit("--resume", str(run_dir), "--lr", "0.5") == 2
     assert "--lr cannot change when resuming" in capsys.readouterr().err
-    assert run("--resume", str(run_dir), str(data)) == 2
+    assert fit("--resume", str(run_dir), str(data)) == 2
     assert "DATA cannot change when resuming" in capsys.readouterr().err
     last = run_dir / LAST
     last.write_bytes(last.read_bytes()[: last.stat().st_size // 2])
-    assert run("--resume", str(run_dir)) == 2
+    assert fit("--resume", str(run_dir)) == 2
     err = capsys.readouterr().err
     assert "torn or corrupt" in err and err.count("\n") == 1
-    assert run("--resume", str(tmp_path / "nothing-here")) == 2
+    assert fit("--resume", str(tmp_path / "nothing-here")) == 2
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (lambda: TrainConfig(weight_decay="1e-4"), "--weight-decay must be a number, got '1e-4'"),
+        (lambda: dataclasses.replace(TrainConfig(), epochs="3"), "--epochs must be a whole number"),
+        (lambda: TrainConfig(epochs=True), "--epochs must be a whole number, got True"),
+        (lambda: TrainConfig(hflip="no"), "--hflip must be true/false"),
+        (lambda: TrainConfig(data=Path("photos")), "DATA must be text"),
+        (lambda: TrainConfig(lr="fast"), "--lr must be a number, got 'fast'"),
+        (lambda: TrainConfig(weights="none"), "add --unfreeze-last all"),
+        (lambda: RunFlags(threads="2"), "--threads must be a whole number"),
+        (lambda: TrainConfig.from_dict({**TrainConfig().to_dict(), "seed": 1.5}), "--seed"),
+    ],
+)
+def test_configs_are_checked_by_type_however_they_are_built(build, message) -> None:
+    with pytest.raises(UsageError) as caught:
+        build()
+    assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_whole_number_is_a_fine_float_and_is_stored_as_one() -> None:
+    config = TrainConfig(weight_decay=0, lr=1, crop_scale=1)
+    assert isinstance(config.weight_decay, float) and isinstance(config.lr, float)
+    assert TrainConfig(weights="none", unfreeze_last=-1).frozen is False

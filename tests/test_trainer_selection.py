@@ -1,10 +1,10 @@
 """What the trainer chooses, it chooses on val: the test split can change nothing but its own
 score. And imbalance is handled by default: a rare class is still predicted.
 
-Real tiny runs with the default recipe (frozen backbone, cached views, a head per weight decay)
-on a random-init mobilenet_v3_small at 64 px (``--weights none``: nothing is downloaded; its
-features are random but, standardised, tell these cartoons apart), on one thread so that two runs
-with the same seed are bit-identical.
+Real tiny runs of the default regime (the solved head on cached views of a frozen backbone) on a
+random mobilenet_v3_small saved as a weights file, at 64 px (nothing is downloaded; its features
+are random but, standardised, tell these cartoons apart), on one thread so that two runs with the
+same seed are bit-identical.
 """
 
 import hashlib
@@ -14,37 +14,32 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import pytest
 
 from shared.cli import run_cli
 from shared.model_contract import ModelContract
-from tests.imagegen import encode
+from shared.predictor import Predictor
+from tests.imagegen import write_dataset
+from tests.trainer_support import fit, tiny_args
 from trainer.checkpoint import BEST, load_checkpoint
 from trainer.evaluate import main as evaluate_main
-from trainer.fit import main as fit_main
-from trainer.synthetic import render
 
 LABELS = ("Flying Birds", "Winged Drones")
-TINY = [
-    "--weights", "none", "--arch", "mobilenet_v3_small", "--resize", "72", "--crop", "64",
-    "--views", "2", "--batch-size", "8", "--threads", "1", "--workers", "0", "--no-progress",
-]  # fmt: skip
 
 
-def _write(folder: Path, label: str, indices: range) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    for i in indices:
-        (folder / f"{i:03d}.png").write_bytes(encode(render(label, i, size=80), "PNG"))
+@pytest.fixture(scope="module")
+def tiny(random_weights: Path) -> list[str]:
+    return tiny_args(random_weights)
 
 
-def _fit(*args: str) -> None:
-    assert run_cli(fit_main, list(args), prog="trainer.fit") == 0
+def _fit(*args: str | Path) -> None:
+    assert fit(*args) == 0
 
 
 def _negatives(folder: Path, count: int) -> Path:
     """Photos of none of the classes: quadcopter cartoons, of two kinds."""
-    for kind, label in (("small", "Small QuadCopters"), ("large", "Large QuadCopters")):
-        _write(folder / kind, label, range(count))
-    return folder
+    quads = ["Small QuadCopters", "Large QuadCopters"]
+    return write_dataset(folder, quads, count, kind="cartoons", folders=["small", "large"])
 
 
 def _chosen(run_dir: Path) -> dict:
@@ -69,12 +64,14 @@ def _chosen(run_dir: Path) -> dict:
     }
 
 
-def test_shuffling_the_test_labels_changes_nothing_that_was_chosen(tmp_path: Path) -> None:
+def test_shuffling_the_test_labels_changes_nothing_that_was_chosen(tiny, tmp_path: Path) -> None:
     data = tmp_path / "data"
-    for label in LABELS:
-        _write(data / "train" / label, label, range(0, 10))
-        _write(data / "val" / label, label, range(10, 14))
-        _write(data / "test" / label, label, range(14, 18))
+    for split, indices in (
+        ("train", range(0, 10)),
+        ("val", range(10, 14)),
+        ("test", range(14, 18)),
+    ):
+        write_dataset(data / split, LABELS, indices, kind="cartoons")
     shuffled = tmp_path / "shuffled"
     shutil.copytree(data, shuffled)
     # Swap half of each class's test images into the other class folder: wrong test labels.
@@ -88,7 +85,7 @@ def test_shuffling_the_test_labels_changes_nothing_that_was_chosen(tmp_path: Pat
     runs = []
     for root in (data, shuffled):
         run_dir = tmp_path / f"run-{root.name}"
-        args = ["--epochs", "20", "--seed", "3", "--negatives", str(negatives), *TINY]
+        args = ["--seed", "3", "--negatives", str(negatives), *tiny]
         _fit(str(root), "--run-dir", str(run_dir), *args)
         runs.append(run_dir)
     first, second = (_chosen(r) for r in runs)
@@ -107,14 +104,13 @@ def test_shuffling_the_test_labels_changes_nothing_that_was_chosen(tmp_path: Pat
     assert sorted(h for h, _ in truths[0]) == sorted(h for h, _ in truths[1])
 
 
-def test_a_rare_class_is_still_predicted_with_default_balancing(tmp_path: Path) -> None:
+def test_a_rare_class_is_still_predicted_with_default_balancing(tiny, tmp_path: Path) -> None:
     data, holdout = tmp_path / "data", tmp_path / "holdout"
-    _write(data / "Flying Birds", "Flying Birds", range(60))
-    _write(data / "Winged Drones", "Winged Drones", range(6))  # 10:1
-    _write(holdout / "Flying Birds", "Flying Birds", range(100, 110))
-    _write(holdout / "Winged Drones", "Winged Drones", range(100, 110))
+    write_dataset(data, LABELS[:1], 60, kind="cartoons")
+    write_dataset(data, LABELS[1:], 6, kind="cartoons")  # 10:1
+    write_dataset(holdout, LABELS, range(100, 110), kind="cartoons")
     run_dir = tmp_path / "run"
-    _fit(str(data), "--run-dir", str(run_dir), "--epochs", "30", "--no-int8", *TINY)
+    _fit(data, "--run-dir", run_dir, "--no-int8", *tiny)
     config = json.loads((run_dir / "config.json").read_text())
     assert config["balance"] == "auto"  # the default, resolved to a weighted loss for 10:1
     assert "balance auto: class-weighted loss" in (run_dir / "report.md").read_text()
@@ -127,19 +123,11 @@ def test_a_rare_class_is_still_predicted_with_default_balancing(tmp_path: Path) 
     assert np.isfinite(metrics["balanced_accuracy"]["value"])
 
 
-def test_negatives_teach_the_model_to_answer_unknown(tmp_path: Path) -> None:
-    from tests.imagegen import synthetic_rgb
-
-    data = tmp_path / "data"
-    for c, (label, style) in enumerate(zip(LABELS, ("noise", "mixed"), strict=True)):
-        (data / label).mkdir(parents=True)
-        for i in range(20):
-            rgb = synthetic_rgb(80 + i, 72, seed=100 * c + i, content=style)
-            (data / label / f"{i:03d}.png").write_bytes(encode(rgb, "PNG"))
+def test_negatives_teach_the_model_to_answer_unknown(tiny, tmp_path: Path) -> None:
+    data = write_dataset(tmp_path / "data", LABELS, 20, styles=("noise", "mixed"))
     negatives = _negatives(tmp_path / "negatives", 20)
     run_dir = tmp_path / "run"
-    _fit(str(data), "--run-dir", str(run_dir), "--epochs", "15", "--negatives", str(negatives),
-         "--no-int8", *TINY)  # fmt: skip
+    _fit(data, "--run-dir", run_dir, "--negatives", negatives, "--no-int8", *tiny)
     metrics = json.loads((run_dir / "metrics.json").read_text())
     rule, test = metrics["rejection"], metrics["test"]
     assert rule["method"] == "background_class" and rule["score"] == "known_score"
@@ -152,8 +140,6 @@ def test_negatives_teach_the_model_to_answer_unknown(tmp_path: Path) -> None:
     card = (run_dir / "model_card.md").read_text()
     assert "## None of these (open set)" in card and "background_class" in card
     # A negative answered through the served model's own path says "unknown".
-    from shared.predictor import Predictor
-
     predictor = Predictor.from_path(run_dir / "model.onnx")
     answers = [
         predictor.predict(p.read_bytes()) for p in sorted((negatives / "small").glob("*.png"))

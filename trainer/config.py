@@ -10,6 +10,7 @@ together with ``--resume`` is refused, since the run keeps the config it started
 import argparse
 import dataclasses
 import os
+import typing
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -142,6 +143,9 @@ class TrainConfig:
     )
     calibration_images: int = _opt("training images that calibrate INT8", default=160)
 
+    def __post_init__(self) -> None:
+        validate(self)
+
     @property
     def learning_rate(self) -> float:
         return self.lr if self.lr is not None else DEFAULT_LR[self.optimizer]
@@ -210,6 +214,9 @@ class RunFlags:
     max_misclassified: int = _opt("images per misclassified_<class>.png grid", default=24)
     debug: bool = _opt("show tracebacks on errors", default=False, action="store_true")
 
+    def __post_init__(self) -> None:
+        validate(self)
+
     @property
     def n_workers(self) -> int:
         if self.workers >= 0:
@@ -270,25 +277,63 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def parse(argv: Sequence[str]) -> tuple[TrainConfig, RunFlags, set[str]]:
-    """The config (defaults + what was typed), the flags, and the config fields typed."""
+def parse_typed(argv: Sequence[str]) -> tuple[dict[str, Any], RunFlags]:
+    """The config options typed (as a dict, not yet a config) and this invocation's flags."""
     typed = vars(build_parser().parse_args(argv))
     if typed.pop("no_augment", False):
         typed.update(dataclasses.asdict(NO_AUGMENT))
     flag_names = {f.name for f in dataclasses.fields(RunFlags)}
     flags = RunFlags(**{k: v for k, v in typed.items() if k in flag_names})
-    chosen = {k: v for k, v in typed.items() if k not in flag_names}
+    return {k: v for k, v in typed.items() if k not in flag_names}, flags
+
+
+def parse(argv: Sequence[str]) -> tuple[TrainConfig, RunFlags, set[str]]:
+    """The config (defaults + what was typed), the flags, and the config fields typed."""
+    chosen, flags = parse_typed(argv)
     return TrainConfig(**chosen), flags, set(chosen)
 
 
-def validate(c: TrainConfig) -> None:
-    """Raise :class:`UsageError` for values that cannot work, before any work is done."""
-    checks = [
+def option_name(field_name: str) -> str:
+    """How a user typed the field: ``DATA`` or ``--weight-decay``."""
+    return "DATA" if field_name == "data" else "--" + field_name.replace("_", "-")
+
+
+def _check_types(options: "TrainConfig | RunFlags") -> None:
+    """Every field holds its declared type (an int is taken for a float and stored as one), so a
+    config built in Python (a notebook, the demo, a resumed run) fails here, in one line naming
+    the option, rather than deep inside training."""
+    hints = typing.get_type_hints(type(options))
+    for f in dataclasses.fields(options):
+        value, declared = getattr(options, f.name), hints[f.name]
+        allowed = typing.get_args(declared) if typing.get_origin(declared) else (declared,)
+        if value is None and type(None) in allowed:
+            continue
+        if float in allowed and isinstance(value, int) and not isinstance(value, bool):
+            object.__setattr__(options, f.name, float(value))
+            continue
+        if isinstance(value, bool) and bool not in allowed:
+            ok = False  # True is an int to Python, never a number of epochs to us
+        else:
+            ok = any(isinstance(value, t) for t in allowed if t is not type(None))
+        if not ok:
+            kinds = " or ".join(
+                {bool: "true/false", int: "a whole number", float: "a number", str: "text"}[t]
+                for t in allowed
+                if t is not type(None)
+            )
+            raise UsageError(
+                f"{option_name(f.name)} must be {kinds}, got {value!r} ({type(value).__name__})"
+            )
+
+
+def _train_rules(c: TrainConfig) -> list[tuple[bool, str]]:
+    return [
         (c.epochs >= 1, f"--epochs must be >= 1, got {c.epochs}"),
         (c.batch_size >= 1, f"--batch-size must be >= 1, got {c.batch_size}"),
         (c.lr is None or c.lr > 0, f"--lr must be > 0, got {c.lr}"),
         (0 <= c.dropout < 1, f"--dropout must be in [0, 1), got {c.dropout}"),
         (0 <= c.label_smoothing < 1, "--label-smoothing must be in [0, 1)"),
+        (c.weight_decay >= 0, f"--weight-decay must be >= 0, got {c.weight_decay}"),
         (0 < c.crop_scale <= 1, f"--crop-scale must be in (0, 1], got {c.crop_scale}"),
         (0 <= c.rotation <= 180, f"--rotation must be 0..180 degrees, got {c.rotation}"),
         (c.color_jitter >= 0, f"--color-jitter must be >= 0, got {c.color_jitter}"),
@@ -303,24 +348,43 @@ def validate(c: TrainConfig) -> None:
         (0 < c.accept_rate <= 1, f"--accept-rate must be in (0, 1], got {c.accept_rate}"),
         (c.int8_max_drop >= 0, "--int8-max-drop must be >= 0"),
         (c.calibration_images >= 1, "--calibration-images must be >= 1"),
+        (c.arch in ARCHS, f"--arch must be one of {', '.join(ARCHS)}, got {c.arch!r}"),
+        (c.head in HEADS, f"--head must be one of {', '.join(HEADS)}, got {c.head!r}"),
+        (c.optimizer in OPTIMIZERS, f"--optimizer must be one of {', '.join(OPTIMIZERS)}"),
+        (c.scheduler in SCHEDULERS, f"--scheduler must be one of {', '.join(SCHEDULERS)}"),
+        (c.balance in BALANCE, f"--balance must be one of {', '.join(BALANCE)}"),
+        (c.select in SELECTION_METRICS, f"--select must be one of {', '.join(SELECTION_METRICS)}"),
+        (c.unfreeze_last >= -1, "--unfreeze-last must be >= 0 (or 'all')"),
+        (
+            not (c.frozen and c.weights == "none"),
+            "--weights none with a frozen backbone would train a head on random features (a "
+            "useless model): add --unfreeze-last all to train the whole network, or pass "
+            "--weights imagenet or a state-dict path",
+        ),
     ]
-    for ok, message in checks:
-        if not ok:
-            raise UsageError(message)
-    if c.weight_decay < 0:
-        raise UsageError(f"--weight-decay must be >= 0, got {c.weight_decay}")
-    try:
-        c.spec  # noqa: B018 - constructing the spec validates resize/crop
-    except SpecError as exc:
-        raise UsageError(f"--resize/--crop: {exc}") from None
 
 
-def validate_flags(f: RunFlags) -> None:
-    for ok, message in (
+def _flag_rules(f: RunFlags) -> list[tuple[bool, str]]:
+    return [
         (f.stop_after is None or f.stop_after >= 1, "--stop-after must be >= 1"),
         (f.threads >= 0, f"--threads must be >= 0, got {f.threads}"),
         (f.workers >= -1, f"--workers must be >= 0, got {f.workers}"),
         (f.max_misclassified >= 0, "--max-misclassified must be >= 0"),
-    ):
+        (f.device in ("auto", "cpu", "cuda"), "--device must be auto, cpu or cuda"),
+    ]
+
+
+def validate(options: "TrainConfig | RunFlags") -> None:
+    """Raise :class:`UsageError` (one line, naming the option) for a value of the wrong type or
+    one that cannot work, before any work is done. Both dataclasses call it when built, however
+    they are built: the command line, the demo, a notebook, ``dataclasses.replace``, a resume."""
+    _check_types(options)
+    rules = _train_rules(options) if isinstance(options, TrainConfig) else _flag_rules(options)
+    for ok, message in rules:
         if not ok:
             raise UsageError(message)
+    if isinstance(options, TrainConfig):
+        try:
+            options.spec  # noqa: B018 - constructing the spec validates resize/crop
+        except SpecError as exc:
+            raise UsageError(f"--resize/--crop: {exc}") from None

@@ -20,7 +20,7 @@ from typing import Any
 from shared.cli import run_cli
 from shared.paths import REPO
 from shared.predictor import Predictor
-from trainer.config import TrainConfig, parse
+from trainer.config import TrainConfig, parse_typed
 from trainer.fit import build, fit, log
 from trainer.manifest import Manifest
 from trainer.model import WeightsError
@@ -40,7 +40,7 @@ OFFLINE: dict[str, Any] = {
     "head": "mlp",
     "backbone_lr_scale": 1.0,
     "lr": 3e-3,
-    "weight_decay": "1e-4",
+    "weight_decay": 1e-4,
     "resize": 64,
     "crop": 64,
     "epochs": 30,
@@ -51,32 +51,31 @@ OFFLINE: dict[str, Any] = {
 }
 
 
-def demo_config(base: TrainConfig, typed: set[str], choice: dict[str, Any]) -> TrainConfig:
+def demo_config(typed: dict[str, Any], choice: dict[str, Any]) -> TrainConfig:
     """The demo's choices, overridden by whatever the user typed."""
-    mine = {k: v for k, v in choice.items() if k not in typed}
-    return dataclasses.replace(base, data=str(DEMO_DATA), **mine)
+    return TrainConfig(**{**choice, **typed, "data": str(DEMO_DATA)})
 
 
-def choose_model(base: TrainConfig, typed: set[str]) -> tuple[TrainConfig, Any, str]:
+def choose_model(typed: dict[str, Any]) -> tuple[TrainConfig, Any, str]:
     """Try pretrained weights; offline, fall back to random init with the backbone unfrozen."""
-    if base.weights != "none":
-        config = demo_config(base, typed, PRETRAINED)
+    if typed.get("weights") != "none":
+        config = demo_config(typed, PRETRAINED)
         try:
             return config, build(config, 4, config.weights), f"pretrained ({config.weights})"
         except WeightsError as exc:
             if "weights" in typed:
                 raise
             log(f"ImageNet weights unavailable ({str(exc).split(' (')[0]}); training offline")
-    config = demo_config(base, typed, OFFLINE)
+    config = demo_config(typed, OFFLINE)
     return config, build(config, 4, config.weights), "random init"
 
 
 def main(argv: Sequence[str]) -> int:
     t0 = time.perf_counter()
-    base, flags, typed = parse(argv)
+    typed, flags = parse_typed(argv)
     log(f"skyclass demo: SYNTHETIC data in {DEMO_DATA} (rendered cartoons, not photographs)")
     generate(DEMO_DATA, per_class=PER_CLASS, size=IMAGE_SIZE)
-    config, model, kind = choose_model(base, typed)
+    config, model, kind = choose_model(typed)
     log(f"{kind} weights: {config.arch} at {config.resize}->{config.crop} px, "
         f"{'frozen backbone' if config.frozen else 'whole network trained'}")  # fmt: skip
     if flags.run_dir is None and flags.out == "runs":

@@ -44,6 +44,7 @@ from shared.predictor import Predictor
 from trainer.atomic import atomic_write_text
 from trainer.metrics import (
     ECE_BINS,
+    MACRO_F1_INTERVAL,
     Estimate,
     ReliabilityBin,
     Summary,
@@ -371,10 +372,8 @@ def _markdown(
         )
     lines += [
         "- Intervals: Wilson score for accuracy, recall and precision; balanced accuracy's is the "
-        "mean of the per-class Wilson bounds (conservative); macro-F1's is a stratified Bayesian "
-        "bootstrap (2000 Dirichlet resamples of each class's prediction rates, prior 1/K per cell, "
-        "seed 0, 2.5-97.5 percentiles), which stays honest when a class's predictions are all "
-        "alike.",
+        f"mean of the per-class Wilson bounds (conservative); macro-F1's is the {MACRO_F1_INTERVAL}, "
+        "which stays honest both for tiny classes and when a class's predictions are all alike.",
     ]
     if evaluation.skipped:
         lines += ["", "## Skipped files", ""]

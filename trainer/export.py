@@ -19,6 +19,7 @@ Exit status: 0 done, 1 the exported model failed a check (parity, runtime), 2 ba
 import argparse
 import dataclasses
 import hashlib
+import json
 import statistics
 import sys
 import tempfile
@@ -41,7 +42,14 @@ from trainer import reports
 from trainer.atomic import atomic_write_text
 from trainer.calibrate import fit_temperature, uncalibrated
 from trainer.checkpoint import BEST, Checkpoint, load_checkpoint
-from trainer.evaluate import evaluate_items, score_files, write_evaluation
+from trainer.evaluate import (
+    DEFAULT_MAX_MISCLASSIFIED,
+    INT8_FILE,
+    MODEL_FILE,
+    evaluate_items,
+    score_files,
+    write_evaluation,
+)
 from trainer.manifest import FILENAME as MANIFEST_FILE
 from trainer.manifest import Manifest
 from trainer.metrics import expected_calibration_error
@@ -59,8 +67,6 @@ from trainer.publish import publish_model
 from trainer.quantize import Int8Decision, decide_int8, quantize_int8
 from trainer.training import balance_mode, val_scores
 
-MODEL_FILE = "model.onnx"
-INT8_FILE = "model.int8.onnx"
 CARD_FILE = "model_card.md"
 METRICS_FILE = "metrics.json"
 TEST_DIR = "test"
@@ -179,21 +185,25 @@ def _rejection(ckpt: Checkpoint, temperature: float) -> Rejection:
         score=KNOWN_SCORE_OUTPUT if background else "max_probability",
         threshold=threshold,
         accept_rate=config.accept_rate,
-        details={"val": separation(val, neg, threshold).to_dict()},
+        details={
+            "val": separation(val, neg, threshold).to_dict(),
+            "set_on": reports.scored_on(config),
+        },
     )
 
 
 def _rejection_line(rejection: Rejection) -> str:
-    val = rejection.details["val"]
+    val, where = rejection.details["val"], rejection.details["set_on"]
     negatives = (
-        f", {val['negatives_rejected']:.1%} of {val['negatives']} val negatives rejected"
+        f", {val['negatives_rejected']:.1%} of {val['negatives']} negatives rejected"
         f" (AUROC {val['auroc']:.3f})"
         if val["negatives"]
         else " (no negatives: --negatives DIR teaches the model what to reject)"
     )
     return (
         f"'unknown' below {rejection.score} {rejection.threshold:.4f} ({rejection.method}): "
-        f"{val['in_class_accepted']:.1%} of {val['in_class']} in-class val images pass{negatives}"
+        f"{val['in_class_accepted']:.1%} of {val['in_class']} in-class images pass ({where})"
+        f"{negatives}"
     )
 
 
@@ -230,6 +240,7 @@ def export_run(
     int8: bool | None = None,
     publish_to: Path | None = None,
     latency_runs: int = 50,
+    max_misclassified: int = DEFAULT_MAX_MISCLASSIFIED,
     log: Log = print,
 ) -> ExportResult:
     """Export, gate, quantize, score the test split once, document and (optionally) publish.
@@ -252,13 +263,13 @@ def export_run(
     val_targets = np.array([y for _, y in val_items], dtype=np.int64)
     background = ckpt.background
     if not config.calibrate:
-        temperature = 1.0
+        temperature, source = 1.0, "not fitted (--no-calibrate)"
     elif ckpt.temperature is not None:  # chosen in training, on out-of-fold logits
-        temperature = ckpt.temperature
-        log(f"temperature from cross-validation: {temperature:.3f}")
+        temperature, source = ckpt.temperature, f"fitted on {reports.scored_on(config)}"
     else:
         temperature = fit_temperature(ckpt.val_logits[:, : len(labels)], ckpt.val_targets)
-        log(f"temperature fitted on val: {temperature:.3f}")
+        source = "fitted on the val images"
+    log(f"temperature {temperature:.3f}, {source}")
     rejection = _rejection(ckpt, temperature)
     log(_rejection_line(rejection))
     gate_items = val_items + manifest.split("train")[:GATE_TRAIN_IMAGES]
@@ -327,8 +338,14 @@ def export_run(
     if not keep:
         (run_dir / INT8_FILE).unlink(missing_ok=True)  # a stale int8 from an earlier export
     served_path = run_dir / (INT8_FILE if keep else MODEL_FILE)
-    test = _score_test(served_path, manifest, labels, temperature, run_dir, log)
+    test = _score_test(served_path, manifest, labels, temperature, run_dir, max_misclassified)
     metrics = _metrics(ckpt, fp32, int8_stats, verdict, served, temperature, test, rejection)
+    metrics["temperature_source"] = source
+    metrics["source"] = {
+        "checkpoint_sha256": _sha256(run_dir / BEST),
+        "served_file": served_path.name,
+        "served_sha256": _sha256(served_path),
+    }
     reports.write_json(run_dir / METRICS_FILE, metrics)
     card = CardFacts(
         labels=labels, spec=ckpt.spec, checkpoint=ckpt, manifest=manifest, fp32=fp32,
@@ -344,16 +361,18 @@ def export_run(
     for stats in (fp32, int8_stats):
         if stats:
             log(
-                f"{stats.precision}: {stats.size_mb:6.2f} MB  val balanced accuracy "
+                f"{stats.precision}: {stats.size_mb:6.2f} MB  balanced accuracy on the val images "
                 f"{stats.val_balanced_accuracy:.3f}  single-image latency {stats.latency_ms:6.1f} ms"
             )
-    log(decision)
+    log(f"{decision} (on the val images: {reports.val_figure_note(config)})")
     log(f"wrote {run_dir / MODEL_FILE}" + (f" and {run_dir / INT8_FILE}" if keep else ""))
     log(reports.test_line(test, served))
     log(f"model card: {card_path}")
     if published:
-        digest = hashlib.sha256(published.read_bytes()).hexdigest()[:12]
-        log(f"published {served} model to {published} (sha256 {digest})")
+        log(_published_line(published, served))
+    else:
+        log(f"served model: {served_path} ({served}); publish it to the API with: "
+            f"python -m trainer.export {run_dir} --publish")  # fmt: skip
     return ExportResult(
         run_dir=run_dir,
         model_path=run_dir / MODEL_FILE,
@@ -372,13 +391,51 @@ def export_run(
     )
 
 
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _published_line(published: Path, served: str) -> str:
+    return (
+        f"published {served} model to {published} (sha256 {_sha256(published)[:12]}); serve it "
+        "with: cd classify_api && ../.venv/bin/chalice local"
+    )
+
+
+def exported_model(run_dir: Path) -> Path | None:
+    """The served file of a run whose export is current (made from its present ``best.pt``,
+    unchanged since), else ``None``."""
+    try:
+        source = json.loads((run_dir / METRICS_FILE).read_text(encoding="utf-8"))["source"]
+        served = run_dir / source["served_file"]
+        current = _sha256(run_dir / BEST) == source["checkpoint_sha256"]
+        return served if current and _sha256(served) == source["served_sha256"] else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def publish_run(run_dir: Path, target: Path | None = None, log: Log = print) -> Path | None:
+    """Publish an already exported run's served file (checked as it is copied) without
+    exporting again; ``None`` when the run has no current export."""
+    served = exported_model(Path(run_dir))
+    if served is None:
+        return None
+    published = publish_model(served, target or PUBLISHED_MODEL)
+    log(_published_line(published, "int8" if served.name == INT8_FILE else "fp32"))
+    return published
+
+
 def _score_test(
     served_path: Path,
     manifest: Manifest,
     labels: Sequence[str],
     temperature: float,
     run_dir: Path,
-    log: Log,
+    max_misclassified: int,
 ) -> dict[str, Any] | None:
     """The served model on the test split, through the API's path: the run's unbiased figure."""
     items = manifest.split("test")
@@ -390,6 +447,7 @@ def _score_test(
         evaluation,
         labels,
         title=f"test split, served model ({served_path.name})",
+        max_misclassified=max_misclassified,
     )
     targets = np.asarray(evaluation.targets)
     before = uncalibrated(evaluation.probabilities, temperature)
@@ -466,6 +524,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
+    # Publishing a run exported already is a checked copy of its served file, not a new export.
+    if args.publish and args.int8 is None and publish_run(args.run_dir) is not None:
+        return 0
     export_run(args.run_dir, publish=args.publish, int8=args.int8)
     return 0
 

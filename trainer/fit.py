@@ -27,11 +27,11 @@ from shared.paths import REPO
 from trainer import reports
 from trainer.checkpoint import BEST, LAST, CheckpointError, RunInfo, load_checkpoint
 from trainer.cleaning import write_skipped
-from trainer.config import RunFlags, TrainConfig, parse, validate, validate_flags
+from trainer.config import RunFlags, TrainConfig, parse
 from trainer.data import discover, prepare_split
 from trainer.manifest import Manifest
 from trainer.model import Classifier, build_model
-from trainer.training import Training
+from trainer.training import FEATURES, Training
 
 Log = Callable[[str], None]
 
@@ -83,7 +83,13 @@ def fit(
 
     try:
         target = Path(flags.publish_to) if flags.publish_to else None
-        exported = export_run(run_dir, publish=flags.publish, publish_to=target, log=log)
+        exported = export_run(
+            run_dir,
+            publish=flags.publish,
+            publish_to=target,
+            max_misclassified=flags.max_misclassified,
+            log=log,
+        )
     except UsageError as exc:  # an export failure is one line; the trained run stays usable
         if flags.debug:
             raise
@@ -104,8 +110,6 @@ def start(
     weights_used: str | None = None,
 ) -> Training:
     """A new run: model, clean split, run folder with split, config and data pictures."""
-    validate(config)
-    validate_flags(flags)
     root = Path(config.data).expanduser()
     # A cheap listing first: the model (and its weights) must be available before the long scan.
     labels, _, _ = discover(root)
@@ -151,9 +155,6 @@ def start(
     log(reports.class_table(manifest.counts()))
     training = Training(config, flags, manifest, model, info, run_dir, log)
     log(reports.balance_line(manifest.counts()["train"], config.balance, training.balance))
-    if config.frozen and config.weights == "none":
-        log("warning: --weights none with a frozen backbone trains a head on random features; "
-            "add --unfreeze-last all")  # fmt: skip
     reports.data_pictures(run_dir, manifest, training.train_set, config)
     log(reports.describe(config, training.device))
     return training
@@ -161,7 +162,6 @@ def start(
 
 def resume(flags: RunFlags, log: Log) -> Training:
     """Rebuild a run from its ``last.pt``: its own config, this invocation's flags."""
-    validate_flags(flags)
     run_dir = Path(flags.resume or "")
     if not run_dir.is_dir():
         raise UsageError(f"--resume {run_dir}: no such run folder")
@@ -183,8 +183,16 @@ def resume(flags: RunFlags, log: Log) -> Training:
     model = build(ckpt.config, len(manifest.labels) + bool(ckpt.config.negatives), "none")
     training = Training(ckpt.config, flags, manifest, model, ckpt.info, run_dir, log)
     training.restore(ckpt)
-    log(f"resuming {run_dir} after epoch {training.epoch} of {ckpt.config.epochs}; "
-        f"{reports.describe(ckpt.config, training.device)}")  # fmt: skip
+    if training.convex:
+        cached = len(list((run_dir / FEATURES).glob("view-*.pt")))
+        where = (
+            "head solved"
+            if training.done
+            else f"{cached} of {1 + ckpt.config.views} feature views cached"
+        )
+    else:
+        where = f"after epoch {training.epoch} of {ckpt.config.epochs}"
+    log(f"resuming {run_dir} ({where}); {reports.describe(ckpt.config, training.device)}")
     return training
 
 

@@ -9,16 +9,17 @@ with a 95% interval that shows how little a handful of images can tell:
   Wilson bounds. That is not an exact interval for a mean; it is what every class's interval
   implies if all classes were off in the same direction at once, so it is conservative (wider than
   an interval that assumes independent errors) and still computable when a class has 2 images;
-* macro-F1: a percentile interval from a seeded stratified Bayesian bootstrap (2000 resamples of
-  each class's prediction rates, class counts fixed; see :func:`macro_f1_interval` for why not a
-  plain bootstrap); F1 has no closed-form interval, and a fixed seed makes reports reproducible.
+* macro-F1: percentile intervals of two seeded stratified bootstraps, joined (see
+  :func:`macro_f1_interval`); F1 has no closed-form interval, and a fixed seed makes reports
+  reproducible.
 
 Classes with no image in ``y_true`` are *absent*: support 0, recall ``None``, left out of balanced
 accuracy and macro-F1 (a recall of 0/0 is not a zero), and listed in :attr:`Summary.absent` so
 the report can name them. Their false positives still count against accuracy and precision.
 
 Also here: expected calibration error and reliability bins (top-1 confidence, equal-width bins),
-and the rank statistics the open-set feature will need (AUROC, rate at a threshold).
+and AUROC for the open set. Counting and ranking are scikit-learn's; the intervals are ours, since
+no maintained library gives Wilson or stratified-bootstrap intervals for these.
 """
 
 import math
@@ -27,19 +28,25 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from sklearn import metrics as skm
 
 Z_95 = 1.959963984540054  # two-sided 95% normal quantile
 BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_SEED = 0
 SELECTION_METRICS = ("balanced_accuracy", "accuracy", "macro_f1")
 ECE_BINS = 15
+MACRO_F1_INTERVAL = (
+    f"union of two stratified bootstraps' 2.5-97.5 percentile intervals (plain, and Bayesian "
+    f"with a Dirichlet prior of 1/K per cell), {BOOTSTRAP_RESAMPLES} resamples each, seed "
+    f"{BOOTSTRAP_SEED}"
+)
 
 
 def confusion_matrix(y_true: Sequence[int], y_pred: Sequence[int], n_classes: int) -> np.ndarray:
-    """``cm[true, predicted]`` counts."""
-    cm = np.zeros((n_classes, n_classes), dtype=np.int64)
-    np.add.at(cm, (np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)), 1)
-    return cm
+    """``cm[true, predicted]`` counts over classes ``0 .. n_classes - 1``."""
+    if len(y_true) == 0:
+        return np.zeros((n_classes, n_classes), dtype=np.int64)
+    return skm.confusion_matrix(y_true, y_pred, labels=np.arange(n_classes)).astype(np.int64)
 
 
 def wilson_interval(successes: int, n: int, z: float = Z_95) -> tuple[float, float]:
@@ -137,10 +144,7 @@ class Summary:
                 "accuracy": "Wilson",
                 "recall_precision": "Wilson per class",
                 "balanced_accuracy": "mean of the per-class Wilson bounds (conservative)",
-                "macro_f1": (
-                    f"stratified Bayesian bootstrap (Dirichlet, prior 1/K per cell), "
-                    f"{BOOTSTRAP_RESAMPLES} resamples, seed {BOOTSTRAP_SEED}, 2.5-97.5 percentiles"
-                ),
+                "macro_f1": MACRO_F1_INTERVAL,
             },
         }
 
@@ -154,29 +158,38 @@ def _f1_from_counts(tp: Any, predicted: Any, support: Any) -> Any:
 def macro_f1_interval(
     cm: np.ndarray, *, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED
 ) -> tuple[float, float]:
-    """2.5th and 97.5th percentiles of macro-F1 (over the classes present) under a stratified
-    Bayesian bootstrap of the confusion matrix ``cm[true, predicted]``.
+    """A 95% interval for macro-F1 (over the classes present) from the confusion matrix
+    ``cm[true, predicted]``: the union of the 2.5-97.5 percentile intervals of two stratified
+    bootstraps (each class's image count fixed, its predictions redrawn), seeded.
 
-    Each resample draws every present class's prediction rates from Dirichlet(its row + 1/K per
-    cell) and takes the expected counts at the class's own support (stratified: class counts stay
-    fixed). This is Rubin's Bayesian bootstrap within each class with a prior of total weight one
-    (for two classes the Jeffreys prior). The prior matters where a plain bootstrap fails: when
-    every image of a class got the same prediction (a perfect or a constant classifier), every
-    plain resample is identical and the "interval" has zero width, claiming certainty from a
-    dozen images. With hundreds of images per class the two agree to within ~0.01.
+    * Plain: each class's predictions redrawn from its observed row (multinomial). It is the
+      textbook interval, but it collapses to a point when every image of a class got the same
+      prediction: a perfect classifier on a dozen images would claim certainty.
+    * Bayesian: each class's prediction rates drawn from Dirichlet(row + 1/K per cell), which keeps
+      some doubt at those edges, but whose prior pulls a class of three images towards chance,
+      so alone it can put the whole interval below the estimate.
+
+    Their union is never narrower than either, and it always contains the estimate.
     """
     cm = np.asarray(cm, dtype=np.float64)
     k = cm.shape[0]
     support = cm.sum(axis=1)
     present = np.flatnonzero(support > 0)
     rng = np.random.default_rng(seed)
-    rates = np.zeros((resamples, k, k))
+    plain = np.zeros((resamples, k, k))
+    bayes = np.zeros((resamples, k, k))
     for c in present:
-        rates[:, c, :] = rng.dirichlet(cm[c] + 1.0 / k, size=resamples)
-    counts = rates * support[None, :, None]
-    tp = counts[:, np.arange(k), np.arange(k)]
-    f1 = _f1_from_counts(tp, counts.sum(axis=1), support[None, :])[:, present]
-    low, high = np.percentile(f1.mean(axis=1), [2.5, 97.5])
+        plain[:, c, :] = rng.multinomial(int(support[c]), cm[c] / support[c], size=resamples)
+        bayes[:, c, :] = rng.dirichlet(cm[c] + 1.0 / k, size=resamples) * support[c]
+    bounds = []
+    for counts in (plain, bayes):
+        tp = counts[:, np.arange(k), np.arange(k)]
+        f1 = _f1_from_counts(tp, counts.sum(axis=1), support[None, :])[:, present]
+        bounds.append(np.percentile(f1.mean(axis=1), [2.5, 97.5]))
+    tp = np.diag(cm)
+    value = float(_f1_from_counts(tp, cm.sum(axis=0), support)[present].mean())
+    low = min(bounds[0][0], bounds[1][0], value)
+    high = max(bounds[0][1], bounds[1][1], value)
     return float(low), float(high)
 
 
@@ -229,9 +242,7 @@ def summarize(
         )
         low, high = macro_f1_interval(cm)
         value = float(np.mean([row.f1 for row in present_rows if row.f1 is not None]))
-        # The prior pulls resamples away from an edge (an F1 of 1 has no resample above it), so
-        # the interval can miss the point estimate; the reported interval always contains it.
-        macro = Estimate(value, min(low, value), max(high, value), n)
+        macro = Estimate(value, low, high, n)
     return Summary(
         labels=labels,
         n=n,
@@ -242,17 +253,6 @@ def summarize(
         confusion=cm,
         absent=tuple(row.label for row in rows if row.absent),
     )
-
-
-def selection_metric(summary: Summary, name: str = "balanced_accuracy") -> float:
-    """The point value the trainer maximises when it chooses (an epoch, INT8, a setting).
-
-    0.0 when nothing was scored, so an empty split never wins a comparison.
-    """
-    if name not in SELECTION_METRICS:
-        raise ValueError(f"unknown selection metric {name!r}; choose from {SELECTION_METRICS}")
-    estimate: Estimate | None = getattr(summary, name)
-    return estimate.value if estimate is not None and summary.n else 0.0
 
 
 # --- calibration ----------------------------------------------------------------------------------
@@ -332,49 +332,17 @@ def expected_calibration_error(
     )
 
 
-# --- open set (rank statistics of a score, e.g. top-1 confidence) -------------------------------
+# --- open set ------------------------------------------------------------------------------------
 
 
 def auroc(
     positive_scores: Sequence[float] | np.ndarray, negative_scores: Sequence[float] | np.ndarray
 ) -> float:
-    """P(score of a random positive > score of a random negative), ties counting half
-    (the Mann-Whitney U statistic divided by P*N). Higher scores mean "more positive"."""
+    """P(score of a random positive > score of a random negative), ties counting half.
+    Higher scores mean "more positive"."""
     pos = np.asarray(positive_scores, dtype=np.float64).reshape(-1)
-    neg = np.sort(np.asarray(negative_scores, dtype=np.float64).reshape(-1))
+    neg = np.asarray(negative_scores, dtype=np.float64).reshape(-1)
     if pos.size == 0 or neg.size == 0:
         raise ValueError("AUROC needs at least one positive and one negative score")
-    below = np.searchsorted(neg, pos, side="left")
-    not_above = np.searchsorted(neg, pos, side="right")
-    return float((below + 0.5 * (not_above - below)).sum() / (pos.size * neg.size))
-
-
-def rate_at_threshold(scores: Sequence[float] | np.ndarray, threshold: float) -> float:
-    """Fraction of ``scores`` at or above ``threshold`` (accepted): on in-distribution images the
-    true-positive rate, on negatives the false-positive rate. 0.0 for no scores."""
-    values = np.asarray(scores, dtype=np.float64).reshape(-1)
-    return float(np.mean(values >= threshold)) if values.size else 0.0
-
-
-# --- legacy helpers (trainer.fit / reports / model_card use them until the rewrite lands) ---------
-
-
-def per_class(cm: np.ndarray, labels: Sequence[str]) -> dict[str, dict[str, float]]:
-    """``{label: {precision, recall, f1, support}}``; 0.0 where a ratio is undefined.
-
-    Superseded by :func:`summarize` (``Summary.per_class``), which keeps undefined as ``None``.
-    """
-    out: dict[str, dict[str, float]] = {}
-    for i, label in enumerate(labels):
-        tp = float(cm[i, i])
-        predicted, actual = float(cm[:, i].sum()), float(cm[i, :].sum())
-        precision = tp / predicted if predicted else 0.0
-        recall = tp / actual if actual else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        out[label] = {"precision": precision, "recall": recall, "f1": f1, "support": int(actual)}
-    return out
-
-
-def macro_f1(table: dict[str, dict[str, float]]) -> float:
-    """Mean F1 over every label, absent ones included as 0. Superseded by ``Summary.macro_f1``."""
-    return float(np.mean([row["f1"] for row in table.values()])) if table else 0.0
+    truth = np.concatenate([np.ones(pos.size), np.zeros(neg.size)])
+    return float(skm.roc_auc_score(truth, np.concatenate([pos, neg])))

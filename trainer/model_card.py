@@ -7,6 +7,7 @@ from typing import Any
 from shared import PreprocessSpec
 from trainer import reports
 from trainer.checkpoint import Checkpoint
+from trainer.evaluate import INT8_FILE, MODEL_FILE
 from trainer.manifest import Manifest
 
 
@@ -46,7 +47,7 @@ def render_model_card(facts: CardFacts) -> str:
         f"# Model card: {ckpt.info.run_id}",
         "",
         f"Classifies photos into {len(facts.labels)} classes: {', '.join(facts.labels)}. "
-        f"Served file: `{'model.int8.onnx' if facts.served == 'int8' else 'model.onnx'}` "
+        f"Served file: `{INT8_FILE if facts.served == 'int8' else MODEL_FILE}` "
         f"({facts.served}).",
         "",
         "## How well it does (test split, scored once by the served model)",
@@ -57,8 +58,8 @@ def render_model_card(facts: CardFacts) -> str:
     lines += [
         "## Calibration",
         "",
-        f"Softmax temperature {m['temperature']:.3f}, fitted on val and folded into the graph "
-        "(probabilities only; no decision changes).",
+        f"Softmax temperature {m['temperature']:.3f}, {m['temperature_source']}, folded into the "
+        "graph (probabilities only; no decision changes).",
     ]
     if test:
         lines.append(
@@ -72,7 +73,7 @@ def render_model_card(facts: CardFacts) -> str:
         "",
         reports.chosen_text(ckpt),
         "",
-        "| file | size | val balanced accuracy | single-image latency (this machine) |",
+        "| file | size | balanced accuracy on the val images | single-image latency (this machine) |",
         "| --- | ---: | ---: | ---: |",
     ]
     for stats in (facts.fp32, facts.int8):
@@ -83,7 +84,7 @@ def render_model_card(facts: CardFacts) -> str:
             )
     lines += [
         "",
-        f"INT8: {facts.decision}.",
+        f"INT8: {facts.decision}. Figures on the val images: {reports.val_figure_note(c)}.",
         "",
         "## Training data",
         "",

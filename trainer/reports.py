@@ -46,6 +46,23 @@ def slug(label: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", label.lower()).strip("_") or "class"
 
 
+def scored_on(config: TrainConfig) -> str:
+    """The images the run's choices (temperature, threshold) were made on, in words."""
+    if config.solved:
+        return "out-of-fold scores of the train + val images (5-fold cross-validation)"
+    return "the val images"
+
+
+def val_figure_note(config: TrainConfig) -> str:
+    """What a figure of the exported model on the val images means for this run."""
+    if config.solved:
+        return (
+            "the final head was refitted on train + val, so this is not a validation score: it "
+            "only compares INT8 with fp32"
+        )
+    return "val chose the epoch, so it is optimistic"
+
+
 def write_json(path: Path, data: Any) -> Path:
     return atomic_write_text(path, json.dumps(data, indent=1, sort_keys=True, default=str) + "\n")
 
@@ -206,13 +223,17 @@ def open_set_section(metrics: Mapping[str, Any]) -> list[str]:
     val = rule["details"]["val"]
     lines = [
         f"Rule: `{rule['method']}`; an image whose `{rule['score']}` is below "
-        f"{rule['threshold']:.4f} is answered `unknown`. The threshold was set on val so that "
-        f"{rule['accept_rate']:.0%} of the in-class val images pass.",
+        f"{rule['threshold']:.4f} is answered `unknown`. The threshold was set on "
+        f"{rule['details'].get('set_on', 'the val images')} so that {rule['accept_rate']:.0%} "
+        "of the in-class images there pass.",
         "",
         "| split | in-class images accepted | negatives answered unknown | AUROC |",
         "| --- | ---: | ---: | ---: |",
     ]
-    for name, sep in (("val", val), ("test", (test or {}).get("open_set"))):
+    set_on = (
+        "train + val, out of fold" if "out-of-fold" in rule["details"].get("set_on", "") else "val"
+    )
+    for name, sep in ((set_on, val), ("test", (test or {}).get("open_set"))):
         if not sep:
             continue
         negatives = (
@@ -278,7 +299,8 @@ def write_report(
         lines += [
             f"Confusion matrix: ![confusion]({TEST_DIR}/confusion_matrix.png); misclassified "
             f"test images per class: `{TEST_DIR}/misclassified_<class>.png`; calibration "
-            f"(temperature {metrics['temperature']:.3f}, ECE {test['ece_before_temperature']:.3f}"
+            f"(temperature {metrics['temperature']:.3f}, {metrics['temperature_source']}; ECE "
+            f"{test['ece_before_temperature']:.3f}"
             f" -> {test['ece']:.3f}): ![reliability]({TEST_DIR}/reliability.png)",
             "",
         ]

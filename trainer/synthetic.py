@@ -31,8 +31,9 @@ README = """SYNTHETIC DATA - NOT PHOTOGRAPHS.
 
 These images were rendered by trainer/synthetic.py (generator version {version}, seed {seed},
 {per_class} images per class, {size}x{size} pixels) for skyclass's offline demo
-(`python -m trainer.fit --demo`). They are cartoons of birds, multirotors and fixed-wing drones on
-generated skies. A model trained on them demonstrates the pipeline; it is not useful on real photos.
+(`scripts/demo`, which runs `python -m trainer.demo`). They are cartoons of birds, multirotors
+and fixed-wing drones on generated skies. A model trained on them demonstrates the pipeline; it
+is not useful on real photos.
 Delete this folder at any time; the demo re-renders it.
 """
 

@@ -11,7 +11,9 @@ every epoch ends with an atomic ``last.pt`` (the resume point) and, when val imp
 went up, ties going to the lower val loss; the temperature is then fitted on val at export.
 """
 
+import hashlib
 import os
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +24,7 @@ import torch
 from torch import nn
 
 from trainer import linear_head, reports
+from trainer.atomic import atomic_path
 from trainer.augment import eval_transform, train_transform
 from trainer.checkpoint import BEST, LAST, Checkpoint, RunInfo, save_checkpoint
 from trainer.config import RunFlags, TrainConfig
@@ -40,6 +43,7 @@ from trainer.metrics import confusion_matrix
 from trainer.model import Classifier
 
 EXIT_INTERRUPTED = 130
+FEATURES = "features"  # the solved head's per-view feature cache, its resume point
 IMBALANCE_RATIO = 1.5  # largest/smallest training class at which --balance auto balances
 
 
@@ -190,6 +194,7 @@ class Training:
         self.best: tuple[float, float] = (-1.0, 0.0)  # (selection metric, -val loss)
         self.best_epoch = 0
         self.done = False
+        self.views_saved = 0
         self.timings: dict[str, float] = {}
 
     def _optimizer(self, groups: list[dict[str, Any]]) -> torch.optim.Optimizer:
@@ -250,8 +255,16 @@ class Training:
         self.epoch = self.saved_epoch = ckpt.epoch
         self.history = list(ckpt.history)
         self.best_epoch = ckpt.best_epoch
+        if self.convex:
+            # The solved head's last.pt holds the head once it is solved (its history is the
+            # table per L2 strength); before that, the feature views saved so far.
+            self.done = bool(self.history)
+            return self._restore_rng(ckpt)
         best_row = next((h for h in self.history if h["epoch"] == ckpt.best_epoch), None)
         self.best = (ckpt.best_score, -best_row["val_loss"]) if best_row else (-1.0, 0.0)
+        self._restore_rng(ckpt)
+
+    def _restore_rng(self, ckpt: Checkpoint) -> None:
         if "torch" in ckpt.rng_state:
             torch.set_rng_state(ckpt.rng_state["torch"])
         if "numpy" in ckpt.rng_state:
@@ -259,14 +272,23 @@ class Training:
 
     # -- passes --------------------------------------------------------------------------------
 
-    def features(self, items: list[tuple[Path, int]], views: int) -> torch.Tensor:
+    def features(self, items: list[tuple[Path, int]], views: int) -> torch.Tensor | None:
         """Backbone features ``(views, N, F)`` of ``items``: view 0 exactly as served, the
-        others augmented, each view with its own fixed seed (a resumed run rebuilds them)."""
+        others augmented, each view with its own fixed seed, so a view computed after
+        ``--resume`` is the view an uninterrupted run computes. Each view is saved in
+        ``RUN/features/`` as it completes (the solved head's resume point); ``None`` when
+        ``--stop-after`` stops the run first."""
         c, f = self.config, self.flags
         served = ImageDataset(items, eval_transform(c.spec), c.spec.resize)
         augmented = ImageDataset(items, train_transform(c.spec, c.augment), c.spec.resize)
+        key = hashlib.sha256("\n".join(str(p) for p, _ in items).encode()).hexdigest()
         out = []
         for view in range(views):
+            path = self.run_dir / FEATURES / f"view-{view}.pt"
+            cached = torch.load(path, weights_only=True) if path.is_file() else None
+            if cached is not None and cached.get("items") == key:
+                out.append(cached["features"])
+                continue
             loader = make_loader(
                 served if view == 0 else augmented, c.batch_size,
                 seed=epoch_seed(c.seed, 0, 1 + view), workers=f.n_workers,
@@ -274,15 +296,28 @@ class Training:
             feats, _ = extract_features(
                 self.engine, self.model, loader, f"features, view {view + 1}/{views}"
             )
+            with atomic_path(path) as tmp:
+                torch.save({"items": key, "features": feats}, tmp)
             out.append(feats)
+            self.views_saved = view + 1
+            if f.stop_after is not None and f.stop_after <= view + 1 < views:
+                self.log(
+                    f"stopped after feature view {view + 1} of {views} as asked (--stop-after); "
+                    f"continue with: python -m trainer.fit --resume {self.run_dir}"
+                )
+                return None
         return torch.stack(out)
 
     def fit_linear(self) -> None:
         """The default regime: cache, cross-validate, refit, write ``best.pt`` and ``last.pt``."""
         c, k = self.config, len(self.labels)
         items = self.train_items + self.val_items + self.val_negatives
+        if not (self.run_dir / LAST).is_file():  # the resume point until the head is solved
+            save_checkpoint(self.run_dir / LAST, self.checkpoint())
         start = time.perf_counter()
         views = self.features(items, 1 + c.views)
+        if views is None:
+            return
         seconds = time.perf_counter() - start
         rate = views.shape[0] * views.shape[1] / max(seconds, 1e-9)
         self.timings.update(cache_seconds=seconds, cache_images_per_s=rate)
@@ -323,6 +358,7 @@ class Training:
         save_checkpoint(self.run_dir / BEST, best)
         save_checkpoint(self.run_dir / LAST, best)
         reports.write_history(self.run_dir, self.history, c.select)
+        shutil.rmtree(self.run_dir / FEATURES, ignore_errors=True)  # only ever a resume point
         self.done = True
 
     def run_epoch(self, epoch: int) -> tuple[Any, torch.Tensor]:
@@ -353,7 +389,8 @@ class Training:
         c, f = self.config, self.flags
         try:
             if self.convex:
-                self.fit_linear()
+                if not self.done:
+                    self.fit_linear()
                 return 0
             for epoch in range(self.epoch + 1, c.epochs + 1):
                 start = time.perf_counter()
@@ -391,6 +428,13 @@ class Training:
                     )
                     return 0
         except KeyboardInterrupt:
+            if self.convex:
+                self.log(
+                    f"\ninterrupted: kept {self.views_saved} feature view(s) in "
+                    f"{self.run_dir / FEATURES}; continue with: python -m trainer.fit --resume "
+                    f"{self.run_dir}"
+                )
+                return EXIT_INTERRUPTED
             kept = (
                 f"kept the checkpoint of epoch {self.saved_epoch} in {self.run_dir / LAST}; continue "
                 f"with: python -m trainer.fit --resume {self.run_dir}"
