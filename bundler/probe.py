@@ -31,6 +31,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+PROBE = Path(__file__).resolve()  # for the host: the script to hand to bundler.isolated.run_json
+
 
 class LambdaContext:
     """The attributes of the context object Lambda passes to a Python handler."""

@@ -11,7 +11,7 @@ MAX_ZIPPED = MAX_LAMBDA_DEPLOYMENT_SIZE  # 50 MiB: Lambda's direct-upload limit,
 MAX_UNZIPPED = 262_144_000  # Lambda's limit for the unzipped function code (250 MB)
 TARGET_ZIPPED = 30 * 1024**2  # the project's goal with the fp32 model; a figure, not a limit
 # The goal is stated for a trained fp32 MobileNetV2: torchvision's ImageNet weights + the head,
-# exported by trainer.onnx_export (10.2 MB), zip the way chalice zips it to this many bytes.
+# exported by trainer.exporting.graph (10.2 MB), zip the way chalice zips it to this many bytes.
 # Random weights (what the tests and the benchmark export) compress far worse: 9.3 MB.
 TRAINED_FP32_MODEL_ZIPPED = 6_062_975
 MODEL_PREFIX = "chalicelib/model/"

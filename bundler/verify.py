@@ -22,11 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bundler.isolated import run_json
-from bundler.probe import proxy_event
+from bundler.probe import PROBE, proxy_event
 from bundler.runtime import DEPLOY_VENV, Target, deploy_interpreter
-from shared.paths import REPO
 
-PROBE = REPO / "bundler" / "probe.py"
 FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
 # chalice package adds these two files of the deploy venv's chalice to the zip, nothing else.
 CHALICE_FILES = ("__init__.py", "app.py")

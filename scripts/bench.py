@@ -32,12 +32,11 @@ from statistics import median as p50
 from typing import Any
 
 from bundler.isolated import run_json
-from bundler.probe import proxy_event
+from bundler.probe import PROBE, proxy_event
 from bundler.runtime import deploy_interpreter, deploy_target
 from bundler.sizes import MAX_UNZIPPED, MAX_ZIPPED, TARGET_ZIPPED, model_zipped, with_trained_model
 from shared.paths import APP_DIR, REPO
 
-PROBE = REPO / "bundler" / "probe.py"
 TORCH_SIDE = REPO / "scripts" / "benchlib" / "torch_side.py"
 MIB = 1024**2
 # 1-minute load averages above which the figures are flagged as noise: before the run, and after
@@ -150,10 +149,10 @@ def make_models(folder: Path, calibration: int) -> dict[str, Path]:
 
     from shared import DEFAULT_LABELS, DEFAULT_SPEC, ModelContract
     from shared.model_contract import KNOWN_SCORE_OUTPUT, Rejection
-    from trainer.model import build_model
-    from trainer.onnx_export import save_onnx, to_onnx_model
-    from trainer.parity import PreparedImages
-    from trainer.quantize import quantize_int8
+    from trainer.exporting.graph import save_onnx, to_onnx_model
+    from trainer.exporting.parity import PreparedImages
+    from trainer.exporting.quantize import quantize_int8
+    from trainer.model.classifier import build_model
 
     folder.mkdir(parents=True)
     torch.manual_seed(0)
@@ -338,9 +337,10 @@ def training(inputs: Inputs) -> Section:
     import torchvision
 
     from trainer import fit
-    from trainer.model import build_model
-    from trainer.reports import HISTORY_JSON, TIMING
-    from trainer.synthetic import generate
+    from trainer.data.synthetic import generate
+    from trainer.evaluation.run_report import TIMING
+    from trainer.learning.history import HISTORY_JSON
+    from trainer.model.classifier import build_model
 
     c, s, runs = inputs.counts, Section("training"), {}
     data = generate(inputs.work / "data", per_class=c.train_per_class, seed=0, size=256)
@@ -451,7 +451,9 @@ def main(argv: list[str] | None = None) -> int:
         print("WARNING: the machine was busy: every figure is inflated and noisy")
     if args.quick:
         print("WARNING: --quick: the counts are too small for the figures to mean anything")
-    print(f"model: MobileNetV2, random weights (seed 0), trainer.onnx_export; counts {counts}\n")
+    print(
+        f"model: MobileNetV2, random weights (seed 0), trainer.exporting.graph; counts {counts}\n"
+    )
     print(table(rows))
     print("\n".join(f"- {n}: {note}" for n, s in sections.items() for note in s.notes))
     met, targets = sum(r.met is True for r in rows), sum(r.met is not None for r in rows)

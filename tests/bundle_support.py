@@ -16,10 +16,8 @@ import pytest
 
 from bundler.build import Bundle, build
 from bundler.isolated import run_json
+from bundler.probe import PROBE
 from bundler.runtime import PINS, RuntimeSetupError, deploy_interpreter, deploy_target
-from shared.paths import REPO
-
-PROBE = REPO / "bundler" / "probe.py"
 
 _built: dict[Path, Bundle] = {}
 

@@ -20,21 +20,21 @@ def png_bytes() -> bytes:
 
 @pytest.fixture(scope="session")
 def exported_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real MobileNetV2 (random init, 4 default labels) exported through trainer.onnx_export."""
+    """A real MobileNetV2 (random init, 4 default labels) exported through trainer.exporting.graph."""
     import torch
 
     from shared import DEFAULT_LABELS, DEFAULT_SPEC, ModelContract
-    from trainer.model import build_model
-    from trainer.onnx_export import export_onnx
+    from trainer.exporting.graph import save_onnx, to_onnx_model
+    from trainer.model.classifier import build_model
 
     torch.manual_seed(0)
     model = build_model("mobilenet_v2", len(DEFAULT_LABELS), weights="none").eval()
     info = {"model_version": "test-0", "run_id": "test", "created": "2026-01-01T00:00:00Z"}
     path = tmp_path_factory.mktemp("model") / "model.onnx"
-    return export_onnx(model, ModelContract(DEFAULT_LABELS, DEFAULT_SPEC, info), path)
+    return save_onnx(to_onnx_model(model, ModelContract(DEFAULT_LABELS, DEFAULT_SPEC, info)), path)
 
 
-# --- models with a rejection rule (issue 13): "unknown" answers -------------------------------
+# --- models with a rejection rule: "unknown" answers -------------------------------------------
 # Rules in the metadata as trainer.export writes them (shared.model_contract.Rejection).
 # Above every probability there is: every image is "unknown"; 0: every image is one of the classes.
 REJECT_ALL = 1.01

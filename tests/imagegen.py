@@ -55,10 +55,10 @@ def write_dataset(
     label, named otherwise: negatives, say), and return ``root``.
 
     ``kind`` "styles": one :data:`STYLES` style per class, sizes varying around ``size``;
-    "cartoons": the demo's rendered cartoons of the label (``trainer.synthetic``), which need the
+    "cartoons": the demo's rendered cartoons of the label (``trainer.data.synthetic``), which need the
     four default labels' names.
     """
-    from trainer.synthetic import render
+    from trainer.data.synthetic import render
 
     numbers = range(indices) if isinstance(indices, int) else indices
     ext = {"PNG": "png", "JPEG": "jpg"}[fmt]

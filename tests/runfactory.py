@@ -18,10 +18,11 @@ from shared import DEFAULT_LABELS, DEFAULT_SPEC
 from shared.decode import decode
 from shared.preprocess import preprocess
 from tests.imagegen import encode, synthetic_rgb
-from trainer.checkpoint import BEST, Checkpoint, RunInfo, save_checkpoint
-from trainer.config import TrainConfig
-from trainer.manifest import Item, Manifest
-from trainer.model import build_model
+from trainer.data.manifest import Item, Manifest
+from trainer.learning.checkpoint import BEST, Checkpoint, RunInfo, save_checkpoint
+from trainer.learning.config import TrainConfig
+from trainer.learning.linear_solver import standardiser
+from trainer.model.classifier import build_model
 
 STYLES = ("noise", "flat", "gradient", "mixed")  # one per class
 SIZES = ((320, 256), (256, 300), (400, 260), (260, 260), (300, 420))
@@ -56,7 +57,7 @@ def _fit_head(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, steps: i
     with torch.no_grad():
         features = model.features(x)
     # A random backbone's features have arbitrary scale: the head standardises them.
-    model.head[0].fit(features)
+    model.head[0].set(*standardiser(features))
     optimizer = torch.optim.Adam(model.head.parameters(), lr=1e-2)
     for _ in range(steps):
         optimizer.zero_grad()

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from trainer.calibrate import fit_temperature, softmax, uncalibrated
-from trainer.metrics import expected_calibration_error
+from trainer.evaluation.metrics import expected_calibration_error
+from trainer.learning.calibrate import fit_temperature, softmax, uncalibrated
 
 
 def _overconfident(n: int = 2000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -83,7 +83,7 @@ def test_exported_model_carries_the_contract(exported_model):
     assert json.loads(json.dumps(dict(contract.info)))["model_version"] == "test-0"
 
 
-# --- the rejection rule (issue 13) ---------------------------------------------------------------
+# --- the rejection rule --------------------------------------------------------------------------
 
 RULE = Rejection(
     "background_class", "known_score", -0.25, 0.95, {"auroc": 0.98, "kinds": {"kite": 3}}

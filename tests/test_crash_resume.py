@@ -29,16 +29,16 @@ import torch
 from shared import DEFAULT_LABELS
 from tests.imagegen import write_dataset
 from tests.robust_support import ROOT, report
-from trainer.checkpoint import BEST, LAST, load_checkpoint
+from tests.trainer_support import tiny_args
+from trainer.learning.checkpoint import BEST, LAST, load_checkpoint
 
 pytestmark = pytest.mark.slow
 
 EPOCHS = 3
 # Tiny and fast on CPU, but every layer trains (BN statistics, dropout, AdamW, one-cycle LR).
 FIT = [
-    "--weights", "none", "--arch", "mobilenet_v3_small", "--unfreeze-last", "all",
-    "--resize", "72", "--crop", "64", "--batch-size", "4", "--epochs", str(EPOCHS),
-    "--seed", "7", "--workers", "0", "--threads", "1", "--no-progress", "--no-export",
+    *tiny_args("none"), "--unfreeze-last", "all", "--batch-size", "4", "--epochs", str(EPOCHS),
+    "--seed", "7", "--no-export",
 ]  # fmt: skip
 # Timing and throughput differ between runs; everything else a run records must not.
 _TIMING_KEYS = {"seconds", "train_images_per_s"}

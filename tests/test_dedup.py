@@ -1,4 +1,4 @@
-"""trainer.dedup: copies of a photo group together, distinct photos do not, bytes always do."""
+"""trainer.data.dedup: copies of a photo group together, distinct photos do not, bytes always do."""
 
 import hashlib
 import io
@@ -11,8 +11,7 @@ from PIL import Image
 from shared.decode import decode
 from shared.labels import DEFAULT_LABELS
 from tests.imagegen import encode
-from trainer.cleaning import Candidate, check_file, scan
-from trainer.dedup import (
+from trainer.data.dedup import (
     HASH_BITS,
     MAX_DISTANCE,
     ImageHash,
@@ -20,7 +19,8 @@ from trainer.dedup import (
     hash_image,
     near_duplicate_pairs,
 )
-from trainer.synthetic import render
+from trainer.data.scan import Candidate, check_file, scan
+from trainer.data.synthetic import render
 
 
 def _photo(index: int, size: int = 256) -> np.ndarray:

@@ -12,19 +12,18 @@ from shared import DEFAULT_LABELS
 from shared.cli import run_cli
 from shared.predictor import Predictor
 from tests.imagegen import encode, synthetic_rgb
-from trainer.evaluate import (
+from trainer.evaluate import main
+from trainer.evaluation.evaluation_report import (
     CONFUSION_PNG,
-    INT8_FILE,
-    MODEL_FILE,
     RELIABILITY_PNG,
     REPORT_JSON,
     REPORT_MD,
-    evaluate_items,
-    main,
     misclassified_files,
     write_evaluation,
 )
-from trainer.metrics import summarize
+from trainer.evaluation.metrics import summarize
+from trainer.evaluation.scoring import evaluate_items
+from trainer.exporting.artifacts import INT8_FILE, MODEL_FILE
 
 PRESENT = DEFAULT_LABELS[:3]  # the fourth label has no folder: absent
 ABSENT = DEFAULT_LABELS[3]

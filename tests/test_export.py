@@ -19,6 +19,7 @@ import torch
 
 import bundler.runtime as runtime_mod
 import trainer.export as export_mod
+import trainer.exporting.steps as steps_mod
 from bundler.runtime import MAX_IR_VERSION, RuntimeSetupError, deploy_target
 from shared import DEFAULT_SPEC, ModelContract
 from shared.cli import run_cli
@@ -28,27 +29,28 @@ from shared.paths import PUBLISHED_MODEL, REPO
 from shared.preprocess import preprocess
 from tests.bundle_support import pinned
 from tests.runfactory import FakeRun, make_run
-from trainer.checkpoint import BEST, load_checkpoint, save_checkpoint
-from trainer.export import ExportResult, _balanced, _calibration_items, export_run
+from trainer.data.manifest import FILENAME as MANIFEST_FILE
+from trainer.export import ExportResult, export_run
 from trainer.export import main as export_main
-from trainer.manifest import FILENAME as MANIFEST_FILE
-from trainer.onnx_export import (
+from trainer.exporting.graph import (
     ExportError,
     check_compatible,
     load_session,
     prune_opset_imports,
 )
-from trainer.parity import (
+from trainer.exporting.parity import (
     MAX_PROB_DIFF,
     ParityError,
     PreparedImages,
     check_parity,
     compare,
     prepare_images,
-    run_in_lambda_runtime,
 )
-from trainer.publish import PublishError, publish_model
-from trainer.quantize import decide_int8
+from trainer.exporting.publish import PublishError, publish_model
+from trainer.exporting.quantize import calibration_items, decide_int8
+from trainer.exporting.runtime_check import run_in_lambda_runtime
+from trainer.exporting.steps import balanced
+from trainer.learning.checkpoint import BEST, load_checkpoint, save_checkpoint
 
 FAST = {"latency_runs": 3}
 
@@ -81,7 +83,7 @@ def cached_export(exported: ExportResult, monkeypatch: pytest.MonkeyPatch) -> No
     def from_cache(model: torch.nn.Module, contract: ModelContract, *_: object) -> onnx.ModelProto:
         return onnx.load(str(exported.model_path))
 
-    monkeypatch.setattr(export_mod, "to_onnx_model", from_cache)
+    monkeypatch.setattr(steps_mod, "to_onnx_model", from_cache)
 
 
 @pytest.fixture
@@ -255,7 +257,7 @@ def test_failed_gate_writes_and_publishes_nothing(
         weight.CopyFrom(onnx.numpy_helper.from_array(flipped, weight.name))
         return proto
 
-    monkeypatch.setattr(export_mod, "to_onnx_model", corrupted)
+    monkeypatch.setattr(steps_mod, "to_onnx_model", corrupted)
     assert main([str(run_copy), "--publish"]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("trainer.export: error: parity gate failed") and "\n" not in err
@@ -305,13 +307,13 @@ def _probs(predicted: list[int], n_classes: int = 4) -> np.ndarray:
 def test_int8_decision_needs_99_percent_agreement() -> None:
     fp32 = _probs([0, 1, 2, 3] * 25)  # 100 images; the first 8 are val, labelled as predicted
     targets = np.array([0, 1, 2, 3] * 2)
-    same = decide_int8(fp32, fp32.copy(), targets, 8, _balanced, 1.0)
+    same = decide_int8(fp32, fp32.copy(), targets, 8, balanced, 1.0)
     assert same.keep and same.agreement == 1.0 and same.drop == 0.0
     assert "int8 kept" in same.reason and "on 100 val + training images" in same.reason
     one_flip = _probs([0, 1, 2, 3] * 24 + [1, 1, 2, 3])  # a training image: val unchanged
-    assert decide_int8(fp32, one_flip, targets, 8, _balanced, 1.0).keep  # 99.0%
+    assert decide_int8(fp32, one_flip, targets, 8, balanced, 1.0).keep  # 99.0%
     two_flips = _probs([0, 1, 2, 3] * 24 + [1, 2, 2, 3])  # 98%
-    decision = decide_int8(fp32, two_flips, targets, 8, _balanced, 100.0)
+    decision = decide_int8(fp32, two_flips, targets, 8, balanced, 100.0)
     assert not decision.keep and decision.agreement == pytest.approx(0.98)
     assert "int8 rejected, fp32 served" in decision.reason
 
@@ -320,17 +322,17 @@ def test_int8_decision_refuses_a_val_balanced_accuracy_drop() -> None:
     fp32 = _probs([0, 1, 2, 3] * 25)
     int8 = _probs([1, 1, 2, 3] + [0, 1, 2, 3] * 24)  # 99% agreement, one val image now wrong
     targets = np.array([0, 1, 2, 3] * 2)
-    strict = decide_int8(fp32, int8, targets, 8, _balanced, 1.0)
+    strict = decide_int8(fp32, int8, targets, 8, balanced, 1.0)
     assert strict.agreement == pytest.approx(0.99) and strict.drop == pytest.approx(0.125)
     assert not strict.keep and "drop +12.50 points, limit 1.00" in strict.reason
-    assert decide_int8(fp32, int8, targets, 8, _balanced, 13.0).keep
+    assert decide_int8(fp32, int8, targets, 8, balanced, 13.0).keep
 
 
 def test_int8_rejected_when_accuracy_drops(
     run_copy: Path, tmp_path: Path, cached_export: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A (deliberately) bad int8 model is measured, rejected, and fp32 is served instead."""
-    real_quantize = export_mod.quantize_int8
+    real_quantize = steps_mod.quantize_int8
 
     def shifted_quantize(*args: object, **kwargs: object) -> onnx.ModelProto:
         proto = real_quantize(*args, **kwargs)
@@ -346,7 +348,7 @@ def test_int8_rejected_when_accuracy_drops(
         )
         return proto
 
-    monkeypatch.setattr(export_mod, "quantize_int8", shifted_quantize)
+    monkeypatch.setattr(steps_mod, "quantize_int8", shifted_quantize)
     (run_copy / "model.int8.onnx").write_bytes(b"stale int8 from an earlier export")
     target = tmp_path / "pub" / "model.onnx"
     result = export_run(run_copy, publish=True, publish_to=target, log=lambda _: None, **FAST)
@@ -370,9 +372,9 @@ def test_int8_rejected_when_accuracy_drops(
 
 def test_calibration_takes_every_class_in_turn() -> None:
     items = [(Path(f"{c}{i}"), c) for c in range(3) for i in range(5)]
-    chosen = _calibration_items(items, 7, 3)
+    chosen = calibration_items(items, 7, 3)
     assert [label for _, label in chosen] == [0, 1, 2, 0, 1, 2, 0]
-    assert len(_calibration_items(items, 100, 3)) == 15
+    assert len(calibration_items(items, 100, 3)) == 15
 
 
 # --- model card and publish -------------------------------------------------------------------
@@ -471,7 +473,7 @@ def test_onnx_that_fails_to_load(
         )
         return onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17)])
 
-    monkeypatch.setattr(export_mod, "to_onnx_model", unloadable)
+    monkeypatch.setattr(steps_mod, "to_onnx_model", unloadable)
     _expect_one_line(capsys, [str(run_copy)], "onnxruntime cannot load the exported model")
     assert sorted(p.name for p in run_copy.iterdir()) == sorted([BEST, MANIFEST_FILE])
 

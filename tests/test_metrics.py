@@ -1,4 +1,4 @@
-"""trainer.metrics: intervals against known values, absent classes, calibration, rank statistics."""
+"""trainer.evaluation.metrics: intervals against known values, absent classes, calibration, AUROC."""
 
 import itertools
 import json
@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from trainer.metrics import (
+from trainer.evaluation.metrics import (
     Estimate,
     auroc,
     confusion_matrix,

@@ -4,7 +4,7 @@ import numpy as np
 
 from shared import DEFAULT_LABELS
 from shared.decode import decode
-from trainer.synthetic import generate, render
+from trainer.data.synthetic import generate, render
 
 
 def test_render_is_deterministic_and_seed_dependent() -> None:

@@ -10,9 +10,9 @@ from shared.cli import UsageError
 from shared.decode import decode
 from shared.preprocess import preprocess
 from tests.imagegen import encode, synthetic_rgb
-from trainer.augment import NO_AUGMENT, AugmentOptions, eval_transform, train_transform
-from trainer.data import allocate, prepare_split
-from trainer.manifest import Manifest
+from trainer.data.augment import NO_AUGMENT, AugmentOptions, eval_transform, train_transform
+from trainer.data.manifest import Manifest
+from trainer.data.split import allocate, prepare_split
 
 
 def make_folder(root, per_class=(5, 5, 5), size=(40, 32), seed=0):

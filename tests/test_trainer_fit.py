@@ -23,12 +23,12 @@ from shared import DEFAULT_LABELS
 from shared.cli import UsageError
 from shared.paths import REPO
 from tests.trainer_support import fit, tiny_args
-from trainer.checkpoint import BEST, LAST, load_checkpoint
-from trainer.config import RunFlags, TrainConfig
-from trainer.linear_head import STRENGTHS
-from trainer.manifest import Manifest
-from trainer.synthetic import generate
-from trainer.training import FEATURES
+from trainer.data.manifest import Manifest
+from trainer.data.synthetic import generate
+from trainer.learning.checkpoint import BEST, LAST, load_checkpoint
+from trainer.learning.config import RunFlags, TrainConfig
+from trainer.learning.features import FEATURES
+from trainer.learning.linear_solver import STRENGTHS
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +71,7 @@ def test_tiny_run_writes_every_report_and_a_complete_checkpoint(solved, random_w
     best = load_checkpoint(run_dir / BEST)
     assert best.labels == DEFAULT_LABELS
     assert best.config.crop == 32 and best.config.arch == "mobilenet_v3_small"
-    assert best.config.views == 2 and best.config.solved
+    assert best.config.views == 2 and best.config.regime == "solved head"
     assert best.info.weights_used == str(random_weights)
     assert best.weight_decay in STRENGTHS and best.temperature > 0
     assert set(best.val_metrics) == {"loss", "accuracy", "balanced_accuracy", "macro_f1"}

@@ -21,8 +21,8 @@ from shared.model_contract import ModelContract
 from shared.predictor import Predictor
 from tests.imagegen import write_dataset
 from tests.trainer_support import fit, tiny_args
-from trainer.checkpoint import BEST, load_checkpoint
 from trainer.evaluate import main as evaluate_main
+from trainer.learning.checkpoint import BEST, load_checkpoint
 
 LABELS = ("Flying Birds", "Winged Drones")
 

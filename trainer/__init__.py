@@ -1,1 +1,30 @@
-"""Transfer-learning trainer: ``python -m trainer.fit`` and ``python -m trainer.export``."""
+"""The trainer: a folder of photos in, the ONNX model the API serves out.
+
+Commands (``python -m trainer.<command>``)::
+
+    fit       train a run (or --resume one), report, export        trainer/fit.py
+    export    export a run again, or publish it                    trainer/export.py
+    evaluate  score a served model on a labelled folder            trainer/evaluate.py
+    prepare   a cleaned, shrunken copy of an image folder          trainer/prepare.py
+    demo      the whole flow offline, on synthetic data            trainer/demo.py
+
+Library, each layer importing only those above it::
+
+    common/      atomic writes, hashes, progress bars
+    data/        folders -> scan -> near-duplicate groups -> split.json; datasets, augmentation
+    model/       torchvision backbones and the classifier (backbone blocks + head)
+    learning/    config; the solved head (default) or epochs; checkpoints and resume
+    exporting/   ONNX graph, parity gate, INT8, "unknown" rule, runtime check, publish
+    evaluation/  scoring through the API's Predictor, metrics, report.md, model card, plots
+
+One ``trainer.fit DATA`` run::
+
+    fit.start      data.folders.discover, model.classifier.build_model, data.split.prepare_split
+    fit.fit        learning.solved_head.SolvedHead.fit (features -> linear_solver -> best.pt)
+                   evaluation.run_report (curves, report.md)
+    export.export_run
+                   exporting.steps: load -> temperature -> rejection.rule -> fp32_with_parity
+                   -> int8 -> with_metadata -> runtime_check -> write
+                   evaluation.test_split (the one test score) -> model_card, report.md
+                   exporting.publish (with --publish)
+"""

@@ -20,11 +20,12 @@ from typing import Any
 from shared.cli import run_cli
 from shared.paths import REPO
 from shared.predictor import Predictor
-from trainer.config import TrainConfig, parse_typed
+from trainer.data.manifest import Manifest
+from trainer.data.synthetic import generate
 from trainer.fit import build, fit, log
-from trainer.manifest import Manifest
-from trainer.model import WeightsError
-from trainer.synthetic import generate
+from trainer.learning.command_line import parse_typed
+from trainer.learning.config import TrainConfig
+from trainer.model.backbones import WeightsError
 
 DEMO_DATA = REPO / "data" / "demo-synthetic"
 PER_CLASS = 250

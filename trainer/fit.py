@@ -1,11 +1,17 @@
 """``python -m trainer.fit DATA``: transfer learning with reports, checkpoints, resume and export.
 
-The flow, top to bottom in :func:`fit`: data (scan, near-duplicate groups, a stratified
-train/val/test split in ``split.json``) -> model (torchvision backbone with fresh head; fails fast
-if weights are missing) -> the epoch loop (``trainer.training``: best epoch on val, atomic
-checkpoints) -> reports -> export (``trainer.export``: temperature, parity, INT8 gate on val, and
-the one score of the test split, by the model that will be served). ``--resume RUN_DIR`` rebuilds
-the same state from ``last.pt``; Ctrl-C keeps the last completed epoch and says how to continue.
+The flow, top to bottom in :func:`fit`:
+
+1. data (``trainer.data``): scan every file, group near-duplicates, split train/val/test by class
+   (``split.json``); with ``--negatives``, photos of none of the classes the same way;
+2. model (``trainer.model``): a torchvision backbone with a new head; fails fast if the weights
+   are missing;
+3. learning (``trainer.learning``), one of two regimes: the solved head (the default: a frozen
+   backbone's cached features, a linear head solved with its choices cross-validated) or epochs
+   (fine-tuning, an MLP head, no cached views); atomic checkpoints, ``--resume`` from ``last.pt``;
+4. reports (``trainer.evaluation.run_report``): curves, data pictures, ``report.md``;
+5. export (``python -m trainer.export``): the ONNX file the API serves, its checks, the one score
+   of the test split by the model that will be served, and with ``--publish`` the API's copy.
 
 From Python (a notebook, say): ``fit(TrainConfig(data="photos"), RunFlags())`` returns a
 :class:`FitResult`.
@@ -24,14 +30,19 @@ import torch
 from shared.cli import UsageError, one_line, run_cli
 from shared.decode import DecodeError
 from shared.paths import REPO
-from trainer import reports
-from trainer.checkpoint import BEST, LAST, CheckpointError, RunInfo, load_checkpoint
-from trainer.cleaning import write_skipped
-from trainer.config import RunFlags, TrainConfig, parse
-from trainer.data import discover, prepare_split
-from trainer.manifest import Manifest
-from trainer.model import Classifier, build_model
-from trainer.training import FEATURES, Training
+from trainer.common.files import write_json
+from trainer.data.folders import discover
+from trainer.data.manifest import Manifest
+from trainer.data.scan import write_skipped
+from trainer.data.split import prepare_split
+from trainer.evaluation import run_report, run_summary
+from trainer.learning.checkpoint import LAST, CheckpointError, RunInfo, load_checkpoint
+from trainer.learning.command_line import parse
+from trainer.learning.config import SOLVED_HEAD, RunFlags, TrainConfig, option_name
+from trainer.learning.epochs import Epochs
+from trainer.learning.run import Run
+from trainer.learning.solved_head import SolvedHead
+from trainer.model.classifier import Classifier, build_model
 
 Log = Callable[[str], None]
 
@@ -44,7 +55,7 @@ def log(message: str) -> None:
 class FitResult:
     run_dir: Path
     status: int  # the command's exit status: 0 done or stopped, 1 export failed, 130 Ctrl-C
-    completed: bool  # every epoch ran
+    completed: bool  # the run finished training (every epoch, or the head solved)
     export: Any = None  # trainer.export.ExportResult when the run was exported
 
 
@@ -57,36 +68,28 @@ def fit(
     weights_used: str | None = None,
 ) -> FitResult:
     """Train a new run (or resume ``flags.resume``), write its reports, export it."""
-    training = (
-        resume(flags, log) if flags.resume else start(config, flags, log, model, weights_used)
-    )
-    run_dir = training.run_dir
-    status = training.fit()
-    completed = status == 0 and training.done
-    if not completed:
-        return FitResult(run_dir, status, False)
-    reports.write_history(run_dir, training.history, training.config.select)
-    if training.timings:
-        reports.write_json(run_dir / reports.TIMING, training.timings)
-    best = load_checkpoint(run_dir / BEST)
-    chosen = (
-        f"L2 {best.weight_decay:g} by cross-validation (out-of-fold)"
-        if best.config.solved
-        else f"epoch {best.best_epoch} on val"
-    )
-    log(f"chosen: {chosen}: " + ", ".join(f"{k} {v:.3f}" for k, v in best.val_metrics.items()))
+    run = resume(flags, log) if flags.resume else start(config, flags, log, model, weights_used)
+    status = run.fit()
+    run_report.draw_curves(run.run_dir, run.history, run.config)
+    if status != 0 or not run.done:
+        return FitResult(run.run_dir, status, False)
+    if run.timings:
+        write_json(run.run_dir / run_report.TIMING, run.timings)
+    best = run.best
+    assert best is not None  # a finished run always has one
+    log(f"chosen: {run_summary.chosen_line(best)}")
     if flags.no_export:
-        reports.write_report(run_dir, best, training.manifest, training.balance, None)
-        log(f"report: {run_dir / reports.REPORT} (not exported: --no-export, no test score)")
-        return FitResult(run_dir, 0, True)
+        run_report.write_report(run.run_dir, best, run.manifest, None)
+        log(f"report: {run.run_dir / run_report.REPORT} (not exported: --no-export, no test score)")
+        return FitResult(run.run_dir, 0, True)
     from trainer.export import export_run  # the ONNX tooling loads only when exporting
 
     try:
-        target = Path(flags.publish_to) if flags.publish_to else None
         exported = export_run(
-            run_dir,
+            run.run_dir,
+            checkpoint=best,
             publish=flags.publish,
-            publish_to=target,
+            publish_to=Path(flags.publish_to) if flags.publish_to else None,
             max_misclassified=flags.max_misclassified,
             log=log,
         )
@@ -95,11 +98,15 @@ def fit(
             raise
         print(
             f"trainer.fit: error: export failed: {one_line(exc)}; the trained run is in "
-            f"{run_dir}; retry with: python -m trainer.export {run_dir}",
+            f"{run.run_dir}; retry with: python -m trainer.export {run.run_dir}",
             file=sys.stderr,
         )
-        return FitResult(run_dir, 1, True)
-    return FitResult(run_dir, 0, True, exported)
+        return FitResult(run.run_dir, 1, True)
+    return FitResult(run.run_dir, 0, True, exported)
+
+
+def regime(config: TrainConfig) -> type[Run]:
+    return SolvedHead if config.regime == SOLVED_HEAD else Epochs
 
 
 def start(
@@ -108,7 +115,7 @@ def start(
     log: Log,
     model: Classifier | None = None,
     weights_used: str | None = None,
-) -> Training:
+) -> Run:
     """A new run: model, clean split, run folder with split, config and data pictures."""
     root = Path(config.data).expanduser()
     # A cheap listing first: the model (and its weights) must be available before the long scan.
@@ -129,38 +136,25 @@ def start(
     manifest = prepared.manifest
     run_dir.mkdir(parents=True, exist_ok=True)
     manifest.save(run_dir)
-    write_skipped(run_dir / reports.SKIPPED, prepared.skipped)
-    reports.write_json(run_dir / reports.CONFIG, config.to_dict())
+    write_skipped(run_dir / run_report.SKIPPED, prepared.skipped)
+    write_json(run_dir / run_report.CONFIG, config.to_dict())
     info = RunInfo(
         run_id=run_dir.name,
         created=dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         git_commit=git_commit(),
         weights_used=weights_used or config.weights,
     )
-    log(f"run folder {run_dir}; {len(manifest.items)} images, {reports.layout(manifest)}")
-    if prepared.skipped:
-        log(f"skipped {len(prepared.skipped)} file(s) (undecodable or leaked copies): "
-            f"see {run_dir / reports.SKIPPED}")  # fmt: skip
-    if manifest.duplicates:
-        log(f"{len(manifest.duplicates)} group(s) of near-duplicate files, each kept in one split "
-            "(listed in split.json and report.md)")  # fmt: skip
-    for note in manifest.notes:
-        log(f"note: {note}")
-    if manifest.negatives:
-        counts = {
-            s: sum(1 for n in manifest.negatives if n.split == s) for s in ("train", "val", "test")
-        }
-        log(f"negatives (none of the classes): {counts['train']} train, {counts['val']} val, "
-            f"{counts['test']} test, from {manifest.negatives_root}")  # fmt: skip
-    log(reports.class_table(manifest.counts()))
-    training = Training(config, flags, manifest, model, info, run_dir, log)
-    log(reports.balance_line(manifest.counts()["train"], config.balance, training.balance))
-    reports.data_pictures(run_dir, manifest, training.train_set, config)
-    log(reports.describe(config, training.device))
-    return training
+    log(f"run folder {run_dir}; {len(manifest.items)} images, {run_summary.layout(manifest)}")
+    for line in run_summary.data_lines(manifest, prepared.skipped, run_dir):
+        log(line)
+    run = regime(config)(config, flags, manifest, model, info, run_dir, log)
+    log(run_summary.balance_line(manifest.counts()["train"], config.balance, run.balance))
+    run_report.data_pictures(run_dir, manifest, run.train_items, config)
+    log(run_summary.describe(config, run.device))
+    return run
 
 
-def resume(flags: RunFlags, log: Log) -> Training:
+def resume(flags: RunFlags, log: Log) -> Run:
     """Rebuild a run from its ``last.pt``: its own config, this invocation's flags."""
     run_dir = Path(flags.resume or "")
     if not run_dir.is_dir():
@@ -181,19 +175,10 @@ def resume(flags: RunFlags, log: Log) -> Training:
         )
     # The weights come from the checkpoint, so nothing is downloaded on resume.
     model = build(ckpt.config, len(manifest.labels) + bool(ckpt.config.negatives), "none")
-    training = Training(ckpt.config, flags, manifest, model, ckpt.info, run_dir, log)
-    training.restore(ckpt)
-    if training.convex:
-        cached = len(list((run_dir / FEATURES).glob("view-*.pt")))
-        where = (
-            "head solved"
-            if training.done
-            else f"{cached} of {1 + ckpt.config.views} feature views cached"
-        )
-    else:
-        where = f"after epoch {training.epoch} of {ckpt.config.epochs}"
-    log(f"resuming {run_dir} ({where}); {reports.describe(ckpt.config, training.device)}")
-    return training
+    run = regime(ckpt.config)(ckpt.config, flags, manifest, model, ckpt.info, run_dir, log)
+    run.restore(ckpt)
+    log(f"resuming {run_dir} ({run.where()}); {run_summary.describe(ckpt.config, run.device)}")
+    return run
 
 
 def build(config: TrainConfig, n_labels: int, weights: str) -> Classifier:
@@ -232,9 +217,7 @@ def main(argv: Sequence[str]) -> int:
     config, flags, typed = parse(argv)
     if flags.resume:
         if typed:
-            names = ", ".join(
-                "DATA" if n == "data" else "--" + n.replace("_", "-") for n in sorted(typed)
-            )
+            names = ", ".join(option_name(n) for n in sorted(typed))
             raise UsageError(
                 f"{names} cannot change when resuming (the run keeps its config.json); "
                 "start a new run to train differently"

@@ -17,11 +17,11 @@ from PIL import Image
 from tqdm import tqdm
 
 from shared.cli import UsageError, run_cli
-from trainer.atomic import atomic_write_bytes
-from trainer.cleaning import Skipped, check_file, write_skipped
-from trainer.data import discover
-from trainer.images import load_rgb
-from trainer.progress import hidden
+from trainer.common.files import atomic_write_bytes
+from trainer.common.progress import hidden
+from trainer.data.folders import discover
+from trainer.data.images import load_rgb
+from trainer.data.scan import Skipped, check_file, write_skipped
 
 
 def shrink_to_jpeg(path: Path, max_side: int, quality: int) -> bytes:

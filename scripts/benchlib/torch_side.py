@@ -24,8 +24,8 @@ def load(job: dict) -> tuple[Any, Any]:
     import torch
 
     from shared import DEFAULT_SPEC
-    from trainer.augment import torchvision_eval
-    from trainer.model import build_model
+    from trainer.data.augment import torchvision_eval
+    from trainer.model.classifier import build_model
 
     torch.set_num_threads(1)
     model = build_model("mobilenet_v2", job["labels"], weights="none")

@@ -1,70 +1,31 @@
-"""Everything a run writes for people: history, pictures of the data, and report.md.
+"""What a run says about itself, in words: the lines ``trainer.fit`` and ``trainer.export``
+print, and the sections ``report.md`` and the model card share."""
 
-``report.md`` leads with the served model's score on the test split (written by the export, the
-only time test is scored) and then says how the model was chosen on val. All files go through
-``trainer.atomic`` (or ``trainer.plots``, which does too).
-"""
-
-import csv
-import io
-import json
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from trainer.atomic import atomic_write_text
-from trainer.augment import denormalize
-from trainer.checkpoint import Checkpoint
-from trainer.config import TrainConfig
-from trainer.loop import make_loader
-from trainer.manifest import SPLITS, Manifest
-from trainer.plots import class_counts_png, cross_validation_png, curves_png, image_grid_png
+from trainer.data.manifest import SPLITS, Manifest
+from trainer.data.scan import Skipped
+from trainer.learning.checkpoint import Checkpoint
+from trainer.learning.config import SOLVED_HEAD, TrainConfig
 
-HISTORY_CSV = "history.csv"
-HISTORY_JSON = "history.json"
-METRICS_JSON = "metrics.json"
-CURVES = "curves.png"
-CLASS_COUNTS = "class_counts.png"
-SAMPLES = "samples.png"
-SKIPPED = "skipped.csv"
-CONFIG = "config.json"
-TIMING = "timing.json"
-REPORT = "report.md"
-TEST_DIR = "test"
-SAMPLE_GRID = 18
 NO_TEST = (
     "No test split (`--test-fraction 0`, or no `test/` folder): no unbiased estimate of how well "
     "this model does exists. The val figures chose the model and are optimistic."
 )
 
 
-def slug(label: str) -> str:
-    """A file-name-safe form of a class label: ``Flying Birds`` -> ``flying_birds``."""
-    return re.sub(r"[^a-z0-9]+", "_", label.lower()).strip("_") or "class"
-
-
-def scored_on(config: TrainConfig) -> str:
-    """The images the run's choices (temperature, threshold) were made on, in words."""
-    if config.solved:
-        return "out-of-fold scores of the train + val images (5-fold cross-validation)"
-    return "the val images"
-
-
 def val_figure_note(config: TrainConfig) -> str:
     """What a figure of the exported model on the val images means for this run."""
-    if config.solved:
+    if config.regime == SOLVED_HEAD:
         return (
             "the final head was refitted on train + val, so this is not a validation score: it "
             "only compares INT8 with fp32"
         )
     return "val chose the epoch, so it is optimistic"
-
-
-def write_json(path: Path, data: Any) -> Path:
-    return atomic_write_text(path, json.dumps(data, indent=1, sort_keys=True, default=str) + "\n")
 
 
 def chosen_text(best: Checkpoint) -> str:
@@ -73,7 +34,7 @@ def chosen_text(best: Checkpoint) -> str:
         best.config,
         ", ".join(f"{k.replace('_', ' ')} {v:.3f}" for k, v in best.val_metrics.items()),
     )
-    if c.solved:
+    if c.regime == SOLVED_HEAD:
         return (
             f"L2 strength {best.weight_decay:g} and temperature {best.temperature or 1:.3f} by "
             f"5-fold cross-validation over train + val (every image scored by a head that did "
@@ -86,23 +47,38 @@ def chosen_text(best: Checkpoint) -> str:
     )
 
 
-def write_history(
-    run_dir: Path, history: Sequence[dict[str, Any]], select: str, *, curves: bool = True
-) -> None:
-    """history.csv, history.json (and curves.png) for the epochs so far."""
-    flat = [{k: v for k, v in h.items() if not isinstance(v, dict)} for h in history]
-    buffer = io.StringIO()
-    columns = list(flat[0]) if flat else ["epoch"]
-    writer = csv.DictWriter(buffer, columns, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(flat)
-    atomic_write_text(run_dir / HISTORY_CSV, buffer.getvalue())
-    write_json(run_dir / HISTORY_JSON, list(history))
-    if history and curves:
-        if "strength" in history[0]:
-            cross_validation_png(run_dir / CURVES, history)
-        else:
-            curves_png(run_dir / CURVES, history, select)
+def chosen_line(best: Checkpoint) -> str:
+    """What the run chose and the figures it chose with, for the log."""
+    chosen = (
+        f"L2 {best.weight_decay:g} by cross-validation (out-of-fold)"
+        if best.config.regime == SOLVED_HEAD
+        else f"epoch {best.best_epoch} on val"
+    )
+    return f"{chosen}: " + ", ".join(f"{k} {v:.3f}" for k, v in best.val_metrics.items())
+
+
+def data_lines(manifest: Manifest, skipped: Sequence[Skipped], run_dir: Path) -> list[str]:
+    """What the scan and the split found: skipped files, near-duplicates, notes, negatives, the
+    table of images per class and split."""
+    lines = []
+    if skipped:
+        lines.append(
+            f"skipped {len(skipped)} file(s) (undecodable or leaked copies): see "
+            f"{run_dir / 'skipped.csv'}"
+        )
+    if manifest.duplicates:
+        lines.append(
+            f"{len(manifest.duplicates)} group(s) of near-duplicate files, each kept in one split "
+            "(listed in split.json and report.md)"
+        )
+    lines += [f"note: {note}" for note in manifest.notes]
+    if manifest.negatives:
+        n = {s: sum(1 for it in manifest.negatives if it.split == s) for s in SPLITS}
+        lines.append(
+            f"negatives (none of the classes): {n['train']} train, {n['val']} val, {n['test']} "
+            f"test, from {manifest.negatives_root}"
+        )
+    return [*lines, class_table(manifest.counts())]
 
 
 def layout(manifest: Manifest) -> str:
@@ -147,19 +123,6 @@ def balance_line(counts: Mapping[str, int], requested: str, resolved: str) -> st
     return f"balance {resolved} ({ratio})"
 
 
-def data_pictures(run_dir: Path, manifest: Manifest, train_set: Any, config: TrainConfig) -> None:
-    """class_counts.png, and samples.png: augmented training images as the network sees them."""
-    class_counts_png(run_dir / CLASS_COUNTS, manifest.counts())
-    loader = make_loader(train_set, SAMPLE_GRID, seed=config.seed, workers=0, shuffle=True)
-    x, y = next(iter(loader))
-    image_grid_png(
-        run_dir / SAMPLES,
-        list(denormalize(x, config.spec)),
-        [(*manifest.labels, "none of these")[int(i)] for i in y],
-        f"augmented training samples ({config.augment.describe()})",
-    )
-
-
 def describe(config: TrainConfig, device: torch.device) -> str:
     trainable = (
         "backbone frozen, only the head trains"
@@ -167,7 +130,7 @@ def describe(config: TrainConfig, device: torch.device) -> str:
         else f"last {'all' if config.unfreeze_last < 0 else config.unfreeze_last} backbone blocks "
         f"fine-tuned (lr x{config.backbone_lr_scale:g})"
     )
-    if config.solved:
+    if config.regime == SOLVED_HEAD:
         recipe = (
             f"linear head solved on the served view + {config.views} augmented views of every "
             "train and val image, L2 strength and temperature by 5-fold cross-validation"
@@ -180,7 +143,7 @@ def describe(config: TrainConfig, device: torch.device) -> str:
         )
     return (
         f"{config.arch} ({config.weights} weights), {trainable}; input "
-        f"{config.resize}->{config.crop}; {recipe}; device {device}"
+        f"{config.resize}->{config.crop}; {config.regime}: {recipe}; device {device}"
     )
 
 
@@ -224,15 +187,13 @@ def open_set_section(metrics: Mapping[str, Any]) -> list[str]:
     lines = [
         f"Rule: `{rule['method']}`; an image whose `{rule['score']}` is below "
         f"{rule['threshold']:.4f} is answered `unknown`. The threshold was set on "
-        f"{rule['details'].get('set_on', 'the val images')} so that {rule['accept_rate']:.0%} "
+        f"{rule['details']['set_on']} so that {rule['accept_rate']:.0%} "
         "of the in-class images there pass.",
         "",
         "| split | in-class images accepted | negatives answered unknown | AUROC |",
         "| --- | ---: | ---: | ---: |",
     ]
-    set_on = (
-        "train + val, out of fold" if "out-of-fold" in rule["details"].get("set_on", "") else "val"
-    )
+    set_on = "train + val, out of fold" if "out-of-fold" in rule["details"]["set_on"] else "val"
     for name, sep in ((set_on, val), ("test", (test or {}).get("open_set"))):
         if not sep:
             continue
@@ -268,77 +229,3 @@ def test_line(test: Mapping[str, Any] | None, served: str) -> str:
         f"test ({served}, {test['n']} images, scored once): accuracy {_estimate(test['accuracy'])}, "
         f"balanced accuracy {_estimate(test['balanced_accuracy'])}"
     )
-
-
-def write_report(
-    run_dir: Path,
-    best: Checkpoint,
-    manifest: Manifest,
-    balance: str | None,
-    metrics: Mapping[str, Any] | None,
-) -> Path:
-    """report.md: the test score of the served model (when exported), then how it was chosen."""
-    c = best.config
-    test = (metrics or {}).get("test")
-    lines = [
-        f"# Training report: {best.info.run_id}",
-        "",
-        f"- Data: `{manifest.root}` ({layout(manifest)}); labels: {', '.join(manifest.labels)}",
-        f"- Model: {describe(c, torch.device('cpu')).rsplit('; device', 1)[0]}",
-        f"- Weights: {best.info.weights_used}; git commit `{best.info.git_commit}`; created "
-        f"{best.info.created}",
-        "",
-        "## Result",
-        "",
-    ]
-    if metrics is None:
-        lines += ["Not exported yet (`--no-export`): the test split has not been scored.", ""]
-    elif test:
-        lines += [f"The served model ({metrics['served']}), on the test split, scored once:", ""]
-        lines += test_section(test, manifest.labels)
-        lines += [
-            f"Confusion matrix: ![confusion]({TEST_DIR}/confusion_matrix.png); misclassified "
-            f"test images per class: `{TEST_DIR}/misclassified_<class>.png`; calibration "
-            f"(temperature {metrics['temperature']:.3f}, {metrics['temperature_source']}; ECE "
-            f"{test['ece_before_temperature']:.3f}"
-            f" -> {test['ece']:.3f}): ![reliability]({TEST_DIR}/reliability.png)",
-            "",
-        ]
-    else:
-        lines += [NO_TEST, ""]
-    lines += ["## How the model was chosen", "", chosen_text(best), ""]
-    if metrics:
-        lines += ["## None of these", "", *open_set_section(metrics)]
-    if metrics and metrics.get("int8"):
-        lines += [f"INT8: {metrics['int8']['reason']}.", ""]
-    if balance:
-        lines += [balance_line(manifest.counts()["train"], c.balance, balance), ""]
-    lines += ["## Data", "", *counts_table(manifest.counts()), ""]
-    lines += [f"- {note}" for note in manifest.notes]
-    listed = run_dir / SKIPPED
-    skipped = (
-        max(0, len(listed.read_text(encoding="utf-8").splitlines()) - 1) if listed.is_file() else 0
-    )
-    lines += [
-        f"- {skipped} file(s) skipped or removed as leaked copies (`{SKIPPED}`).",
-        f"- {len(manifest.duplicates)} group(s) of near-duplicate files, each kept inside one "
-        "split (`split.json`, `duplicates`)" + (":" if manifest.duplicates else "."),
-    ]
-    lines += [f"  - {', '.join(group)}" for group in manifest.duplicates[:20]]
-    if len(manifest.duplicates) > 20:
-        lines.append(f"  - ... and {len(manifest.duplicates) - 20} more")
-    lines += [
-        "",
-        f"![class counts]({CLASS_COUNTS}) What the network sees in training: ![samples]({SAMPLES})",
-        "",
-        "## Training curves",
-        "",
-        f"![curves]({CURVES}) (`{HISTORY_CSV}`, `{HISTORY_JSON}`: per epoch, or per L2 strength)",
-        "",
-        "## Files",
-        "",
-        f"`best.pt` (the chosen epoch), `last.pt` (resume point), `split.json` (the splits), "
-        f"`{CONFIG}` (what was trained), `{METRICS_JSON}` and `model_card.md` (after export).",
-        "",
-    ]
-    return atomic_write_text(run_dir / REPORT, "\n".join(lines))

@@ -1,16 +1,16 @@
-"""Scan a dataset before training: undecodable files are skipped (with the reason), and files
-byte-identical across train and test are reported as leakage and dropped from test.
+"""Scan a dataset before training: every file is decoded, undecodable ones are skipped (with the
+reason, in ``skipped.csv``).
 
 Every file goes through ``shared.decode``, exactly as training will read it, so a file that passes
 the scan cannot fail later. The scan also takes each image's perceptual hash
-(``trainer.dedup``) from the pixels it decoded anyway, for near-duplicate grouping.
+(``trainer.data.dedup``) from the pixels it decoded anyway, for near-duplicate grouping.
 """
 
 import csv
 import hashlib
 import io
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,9 +18,9 @@ from pathlib import Path
 from tqdm import tqdm
 
 from shared.decode import DecodeError, decode
-from trainer.atomic import atomic_write_text
-from trainer.dedup import ImageHash, hash_image
-from trainer.progress import hidden
+from trainer.common.files import atomic_write_text
+from trainer.data.dedup import ImageHash, hash_image
+from trainer.common.progress import hidden
 
 
 @dataclass(frozen=True)
@@ -99,24 +99,6 @@ def scan(
         else:
             scanned.append(Scanned(candidate, result.sha256, result.phash))
     return scanned, skipped
-
-
-def split_leakage(
-    train: Iterable[tuple[str, str]], test: Iterable[tuple[str, str]]
-) -> tuple[set[str], list[Skipped]]:
-    """Test files (``(path, sha256)``) whose bytes also appear in train: their paths and reports."""
-    first_train: dict[str, str] = {}
-    for path, digest in train:
-        first_train.setdefault(digest, path)
-    leaked: set[str] = set()
-    reports: list[Skipped] = []
-    for path, digest in test:
-        if digest in first_train:
-            leaked.add(path)
-            reports.append(
-                Skipped(path, f"leakage: byte-identical to train file {first_train[digest]}")
-            )
-    return leaked, reports
 
 
 def skipped_csv(skipped: Sequence[Skipped]) -> str:

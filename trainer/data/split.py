@@ -1,11 +1,8 @@
-"""Find the dataset, clean it, split it three ways and describe the result as a split manifest.
+"""The split: a data folder scanned, grouped and split three ways, described as a manifest.
 
-Layouts (ImageFolder style, class names and their order from the sorted folder names):
-
-* ``DATA/<class>/...`` - one folder; the trainer splits it into train, val and test, stratified by
-  class and seeded.
-* ``DATA/train/<class>/...`` and ``DATA/test/<class>/...``, optionally ``DATA/val/<class>/...`` -
-  already split; a missing ``val/`` is carved from ``train/`` the same way.
+One folder (``DATA/<class>/...``) is split into train, val and test, stratified by class and
+seeded; pre-split folders (``train/``, ``test/``, optionally ``val/``) keep their splits, a missing
+``val/`` carved from ``train/`` the same way (``trainer.data.folders`` finds them).
 
 Collected photo sets are full of near-copies (re-encoded, resized, mirrored frames): every file is
 hashed perceptually while it is scanned, near-duplicates form groups, and a group never straddles
@@ -20,66 +17,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shared.cli import UsageError
-from trainer.cleaning import Candidate, Scanned, Skipped, scan
-from trainer.dedup import MAX_DISTANCE, group_near_duplicates
-from trainer.manifest import SPLITS, Item, Manifest
+from trainer.data.folders import discover, negative_candidates
+from trainer.data.scan import Candidate, Scanned, Skipped, scan
+from trainer.data.dedup import MAX_DISTANCE, group_near_duplicates
+from trainer.data.manifest import SPLITS, Item, Manifest
 
 
 @dataclass(frozen=True)
 class Prepared:
     manifest: Manifest
     skipped: list[Skipped]
-
-
-def _visible_dirs(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
-
-
-def _files_under(folder: Path) -> list[Path]:
-    return sorted(
-        p
-        for p in folder.rglob("*")
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
-    )
-
-
-def discover(root: Path) -> tuple[tuple[str, ...], list[Candidate], bool]:
-    """``(labels, candidates, presplit)`` for a data folder, or a :class:`UsageError`."""
-    if not root.exists():
-        raise UsageError(
-            f"data folder {root} does not exist; pass a folder with one sub-folder per class"
-        )
-    if not root.is_dir():
-        raise UsageError(f"{root} is not a folder; pass a folder with one sub-folder per class")
-    top = {p.name for p in _visible_dirs(root)}
-    presplit = {"train", "test"} <= top
-    if presplit:
-        labels = tuple(p.name for p in _visible_dirs(root / "train"))
-        splits = [s for s in SPLITS if (root / s).is_dir()]
-        for split in splits:
-            extra = sorted({p.name for p in _visible_dirs(root / split)} - set(labels))
-            if extra:
-                raise UsageError(
-                    f"{root / split} has classes missing from train/: {extra}; "
-                    "every split needs the class folders of train/"
-                )
-        folders = [(split, label, root / split / label) for split in splits for label in labels]
-    else:
-        labels = tuple(sorted(top))
-        folders = [(None, label, root / label) for label in labels]
-    if len(labels) < 2:
-        where = root / "train" if presplit else root
-        raise UsageError(
-            f"{where} has {len(labels)} class folder(s) {list(labels)}; "
-            "a classifier needs at least two (one sub-folder per class)"
-        )
-    candidates = [
-        Candidate(path.relative_to(root).as_posix(), label, split)
-        for split, label, folder in folders
-        if folder.is_dir()
-        for path in _files_under(folder)
-    ]
-    return labels, candidates, presplit
 
 
 def allocate(n: int, val_fraction: float, test_fraction: float) -> tuple[int, int]:
@@ -224,14 +171,9 @@ def prepare_split(
     neg_root = Path(negatives).expanduser().resolve() if negatives else None
     neg_scanned: list[Scanned] = []
     if neg_root is not None:
-        neg_scanned, neg_skipped = scan(neg_root, _negative_candidates(neg_root), progress=progress)
+        neg_scanned, neg_skipped = scan(neg_root, negative_candidates(neg_root), progress=progress)
         skipped = skipped + [Skipped(f"negatives/{s.path}", s.reason) for s in neg_skipped]
-    for label in labels:
-        if not any(s.candidate.label == label for s in scanned):
-            raise UsageError(
-                f"class '{label}' has no readable images; add images or remove the folder "
-                "(skipped.csv in the run folder lists files that failed to decode)"
-            )
+    _check_readable(labels, scanned)
     everything = [*scanned, *neg_scanned]
     all_ids = group_near_duplicates(
         [s.phash for s in everything],
@@ -249,15 +191,7 @@ def prepare_split(
     _check_training_images(
         labels, Counter(s.candidate.label for s, sp in assigned if sp == "train")
     )
-    group_of = {s.candidate.rel: g for s, g in zip(scanned, ids, strict=True)}
-    items = tuple(
-        Item(s.candidate.rel, s.candidate.label, split, s.sha256, group_of[s.candidate.rel])
-        for s, split in sorted(assigned, key=lambda a: (SPLITS.index(a[1]), a[0].candidate.rel))
-    )
-    members: dict[int, list[str]] = defaultdict(list)
-    for s in scanned:
-        members[group_of[s.candidate.rel]].append(s.candidate.rel)
-    duplicates = tuple(tuple(sorted(m)) for m in members.values() if len(m) > 1)
+    items, duplicates = _items(scanned, ids, assigned)
     has_test = any(i.split == "test" for i in items)
     neg_items, conflicts = _split_negatives(
         neg_scanned,
@@ -276,7 +210,7 @@ def prepare_split(
         test_fraction=0.0 if presplit else test_fraction,
         presplit=presplit,
         notes=tuple(_notes(items, labels, has_test)),
-        duplicates=tuple(sorted(duplicates)),
+        duplicates=duplicates,
         negatives_root=str(neg_root) if neg_root else "",
         negatives=neg_items,
     )
@@ -285,18 +219,29 @@ def prepare_split(
     return Prepared(manifest, skipped + conflicts)
 
 
-NEGATIVE_KIND = "other"  # the kind of a negative that sits directly in the negatives folder
+def _check_readable(labels: Sequence[str], scanned: Sequence[Scanned]) -> None:
+    for label in labels:
+        if not any(s.candidate.label == label for s in scanned):
+            raise UsageError(
+                f"class '{label}' has no readable images; add images or remove the folder "
+                "(skipped.csv in the run folder lists files that failed to decode)"
+            )
 
 
-def _negative_candidates(root: Path) -> list[Candidate]:
-    """Every file under the negatives folder; its kind is its first sub-folder (for the report)."""
-    if not root.is_dir():
-        raise UsageError(f"--negatives {root}: no such folder (photos of none of the classes)")
-    out = []
-    for path in _files_under(root):
-        rel = path.relative_to(root)
-        out.append(Candidate(rel.as_posix(), rel.parts[0] if len(rel.parts) > 1 else NEGATIVE_KIND))
-    return out
+def _items(
+    scanned: Sequence[Scanned], ids: Sequence[int], assigned: Sequence[tuple[Scanned, str]]
+) -> tuple[tuple[Item, ...], tuple[tuple[str, ...], ...]]:
+    """The manifest's items (split by split, then by path) and its near-duplicate groups."""
+    group_of = {s.candidate.rel: g for s, g in zip(scanned, ids, strict=True)}
+    items = tuple(
+        Item(s.candidate.rel, s.candidate.label, split, s.sha256, group_of[s.candidate.rel])
+        for s, split in sorted(assigned, key=lambda a: (SPLITS.index(a[1]), a[0].candidate.rel))
+    )
+    members: dict[int, list[str]] = defaultdict(list)
+    for s in scanned:
+        members[group_of[s.candidate.rel]].append(s.candidate.rel)
+    duplicates = tuple(sorted(tuple(sorted(m)) for m in members.values() if len(m) > 1))
+    return items, duplicates
 
 
 def _split_negatives(

@@ -8,7 +8,7 @@ import torch
 from torch.utils.data import Dataset
 
 from shared.decode import decode
-from trainer.augment import Transform
+from trainer.data.augment import Transform
 
 
 def load_rgb(path: str | Path, min_short_side: int = 256) -> np.ndarray:

@@ -20,7 +20,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from trainer.atomic import atomic_write_text
+from trainer.common.files import atomic_write_text
 
 FILENAME = "split.json"
 SPLITS = ("train", "val", "test")

@@ -17,9 +17,9 @@ import torch
 
 from shared.cli import UsageError
 from shared.spec import PreprocessSpec
-from trainer.atomic import atomic_path
-from trainer.config import TrainConfig
-from trainer.model import Classifier, build_model
+from trainer.common.files import atomic_path
+from trainer.learning.config import TrainConfig
+from trainer.model.classifier import Classifier, build_model
 
 FORMAT = "skyclass-checkpoint/2"
 LAST = "last.pt"
@@ -44,9 +44,10 @@ class RunInfo:
 class Checkpoint:
     """Everything a run needs to continue exactly, or to be exported.
 
-    ``model_state`` is the whole classifier; the optimizer, scheduler, AMP scaler and random
-    states are those *after* ``epoch``. ``best_*`` describe the epoch kept in ``best.pt``, with
-    its val logits (for the temperature) and val metrics.
+    ``model_state`` is the whole classifier; in epochs, the optimizer, scheduler, AMP scaler and
+    random states are those *after* ``epoch``, and ``best_*`` describe the epoch kept in
+    ``best.pt``. ``val_*`` are the logits and figures the export chooses with: of the val images
+    in epochs, out of fold over train + val for the solved head.
     """
 
     config: TrainConfig
@@ -54,8 +55,8 @@ class Checkpoint:
     labels: tuple[str, ...]
     split_sha256: str
     class_counts: dict[str, dict[str, int]]
-    epoch: int
     model_state: dict[str, torch.Tensor]
+    epoch: int = 0  # epochs done (0 for the solved head)
     optimizer_state: dict[str, Any] | None = None
     scheduler_state: dict[str, Any] | None = None
     scaler_state: dict[str, Any] | None = None

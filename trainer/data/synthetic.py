@@ -22,8 +22,8 @@ from PIL import Image, ImageDraw, ImageFilter
 from tqdm import tqdm
 
 from shared.labels import DEFAULT_LABELS
-from trainer.atomic import atomic_write_bytes, atomic_write_text
-from trainer.progress import hidden
+from trainer.common.files import atomic_write_bytes, atomic_write_text
+from trainer.common.progress import hidden
 
 GENERATOR_VERSION = "2"
 SUPERSAMPLE = 2  # drawn at 2x then downsampled: antialiased edges without a vector library

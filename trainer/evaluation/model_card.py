@@ -5,24 +5,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared import PreprocessSpec
-from trainer import reports
-from trainer.checkpoint import Checkpoint
-from trainer.evaluate import INT8_FILE, MODEL_FILE
-from trainer.manifest import Manifest
-
-
-@dataclass(frozen=True)
-class ModelStats:
-    """Measured facts about one exported file (fp32 or int8)."""
-
-    precision: str  # "fp32" or "int8"
-    size_bytes: int
-    val_balanced_accuracy: float  # a fraction
-    latency_ms: float  # median single-image onnxruntime latency on this machine
-
-    @property
-    def size_mb(self) -> float:
-        return self.size_bytes / 1e6
+from trainer.data.manifest import Manifest
+from trainer.evaluation import run_summary as summary
+from trainer.evaluation.run_report import TEST_DIR
+from trainer.exporting.artifacts import INT8_FILE, MODEL_FILE, ModelStats
+from trainer.learning.checkpoint import Checkpoint
 
 
 @dataclass(frozen=True)
@@ -53,8 +40,8 @@ def render_model_card(facts: CardFacts) -> str:
         "## How well it does (test split, scored once by the served model)",
         "",
     ]
-    lines += reports.test_section(test, facts.labels) if test else [reports.NO_TEST, ""]
-    lines += ["## None of these (open set)", "", *reports.open_set_section(m)]
+    lines += summary.test_section(test, facts.labels) if test else [summary.NO_TEST, ""]
+    lines += ["## None of these (open set)", "", *summary.open_set_section(m)]
     lines += [
         "## Calibration",
         "",
@@ -65,13 +52,13 @@ def render_model_card(facts: CardFacts) -> str:
         lines.append(
             f"Expected calibration error on test (15 bins): {test['ece_before_temperature']:.3f} "
             f"before, **{test['ece']:.3f}** after; reliability diagram: "
-            f"`{reports.TEST_DIR}/reliability.png`."
+            f"`{TEST_DIR}/reliability.png`."
         )
     lines += [
         "",
         "## How it was chosen (never on test)",
         "",
-        reports.chosen_text(ckpt),
+        summary.chosen_text(ckpt),
         "",
         "| file | size | balanced accuracy on the val images | single-image latency (this machine) |",
         "| --- | ---: | ---: | ---: |",
@@ -84,13 +71,13 @@ def render_model_card(facts: CardFacts) -> str:
             )
     lines += [
         "",
-        f"INT8: {facts.decision}. Figures on the val images: {reports.val_figure_note(c)}.",
+        f"INT8: {facts.decision}. Figures on the val images: {summary.val_figure_note(c)}.",
         "",
         "## Training data",
         "",
-        f"`{facts.manifest.root}` ({reports.layout(facts.manifest)}).",
+        f"`{facts.manifest.root}` ({summary.layout(facts.manifest)}).",
         "",
-        *reports.counts_table(facts.manifest.counts()),
+        *summary.counts_table(facts.manifest.counts()),
         "",
         *(f"- {note}" for note in facts.manifest.notes),
         "",

@@ -7,7 +7,7 @@ float so the served probabilities are not rounded to 1/256 steps.
 """
 
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,9 +24,9 @@ from onnxruntime.quantization.shape_inference import quant_pre_process
 from tqdm import tqdm
 
 from shared.model_contract import INPUT_NAME
-from trainer.onnx_export import ExportError, check_compatible, prune_opset_imports
-from trainer.parity import PreparedImages
-from trainer.progress import hidden
+from trainer.common.progress import hidden
+from trainer.exporting.graph import ExportError, check_compatible, prune_opset_imports
+from trainer.exporting.parity import PreparedImages
 
 CALIBRATION_BATCH = 8
 
@@ -76,6 +76,19 @@ def quantize_int8(fp32: onnx.ModelProto, calibration: PreparedImages) -> onnx.Mo
     proto = prune_opset_imports(proto)
     check_compatible(proto)
     return proto
+
+
+def calibration_items(
+    items: Sequence[tuple[Path, int]], count: int, n_classes: int
+) -> list[tuple[Path, int]]:
+    """Up to ``count`` training images taking classes in turn, so none is left out."""
+    per_class: list[list[tuple[Path, int]]] = [[] for _ in range(n_classes)]
+    for item in items:
+        per_class[item[1]].append(item)
+    chosen: list[tuple[Path, int]] = []
+    for depth in range(max((len(c) for c in per_class), default=0)):
+        chosen += [c[depth] for c in per_class if depth < len(c)]
+    return chosen[:count]
 
 
 MIN_AGREEMENT = 0.99  # top-1 agreement with fp32 on val and training images

@@ -1,4 +1,4 @@
-"""PyTorch classifier -> one self-contained ONNX file that carries its own contract.
+"""The exported graph: PyTorch classifier -> one self-contained ONNX file that carries its contract.
 
 The graph ends in ``softmax(logits / T)`` with the fitted temperature ``T``, so the file's single
 output is the calibrated probabilities clients see. It is exported at opset 17 with the
@@ -16,7 +16,7 @@ from torch import nn
 from bundler.runtime import MAX_IR_VERSION, MAX_OPSET
 from shared.cli import UsageError
 from shared.model_contract import INPUT_NAME, KNOWN_SCORE_OUTPUT, OUTPUT_NAME, ModelContract
-from trainer.atomic import atomic_path
+from trainer.common.files import atomic_path
 
 OPSET = 17
 
@@ -123,10 +123,3 @@ def save_onnx(proto: onnx.ModelProto, path: str | Path) -> Path:
     with atomic_path(path) as tmp:
         onnx.save_model(proto, str(tmp), save_as_external_data=False)
     return Path(path)
-
-
-def export_onnx(
-    model: nn.Module, contract: ModelContract, path: str | Path, temperature: float = 1.0
-) -> Path:
-    """Export ``model`` with ``contract`` in its metadata to ``path``; return the path."""
-    return save_onnx(to_onnx_model(model, contract, temperature), path)

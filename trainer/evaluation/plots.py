@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from trainer.atomic import atomic_path
-from trainer.metrics import ReliabilityBin
+from trainer.common.files import atomic_path
+from trainer.evaluation.metrics import ReliabilityBin
 
 
 def _save(fig: Figure, path: Path) -> Path:

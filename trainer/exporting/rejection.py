@@ -1,5 +1,5 @@
 """Answering "none of these": the score that says how much an image is one of the classes, the
-threshold set on val, and the figures that say how well it separates.
+threshold set on the run's own choosing data, and the figures that say how well it separates.
 
 Two rules, picked by whether the run had negatives (photos of none of the classes):
 
@@ -18,9 +18,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from sklearn.metrics import roc_auc_score
 
-from trainer.calibrate import softmax
-from trainer.metrics import auroc
+from shared.model_contract import KNOWN_SCORE_OUTPUT, Rejection
+from trainer.learning.calibrate import softmax
+from trainer.learning.checkpoint import Checkpoint
 
 
 def known_scores(logits: np.ndarray, temperature: float, background: bool) -> np.ndarray:
@@ -71,5 +73,45 @@ def separation(in_class: np.ndarray, negatives: np.ndarray, threshold: float) ->
         in_class_accepted=float(np.mean(in_class >= threshold)) if len(in_class) else 0.0,
         negatives=len(negatives),
         negatives_rejected=float(np.mean(negatives < threshold)) if len(negatives) else None,
-        auroc=float(auroc(in_class, negatives)) if both else None,
+        auroc=_auroc(in_class, negatives) if both else None,
+    )
+
+
+def _auroc(in_class: np.ndarray, negatives: np.ndarray) -> float:
+    """P(an in-class image scores above a negative), ties counting half."""
+    truth = np.concatenate([np.ones(len(in_class)), np.zeros(len(negatives))])
+    return float(roc_auc_score(truth, np.concatenate([in_class, negatives])))
+
+
+def rule(ckpt: Checkpoint, temperature: float) -> Rejection:
+    """The rule the exported model carries, its threshold set on the logits the run chose with
+    (out of fold for the solved head, val in epochs)."""
+    config, background = ckpt.config, ckpt.background
+    scores = known_scores(ckpt.val_logits, temperature, background)
+    threshold = acceptance_threshold(scores, config.accept_rate)
+    negatives = (
+        ckpt.val_negative_logits if ckpt.val_negative_logits is not None else np.zeros((0, 1))
+    )
+    neg = known_scores(negatives, temperature, background) if len(negatives) else np.zeros(0)
+    return Rejection(
+        method="background_class" if background else "max_probability",
+        score=KNOWN_SCORE_OUTPUT if background else "max_probability",
+        threshold=threshold,
+        accept_rate=config.accept_rate,
+        details={"val": separation(scores, neg, threshold).to_dict(), "set_on": config.chosen_on},
+    )
+
+
+def rule_line(rejection: Rejection) -> str:
+    val, where = rejection.details["val"], rejection.details["set_on"]
+    negatives = (
+        f", {val['negatives_rejected']:.1%} of {val['negatives']} negatives rejected"
+        f" (AUROC {val['auroc']:.3f})"
+        if val["negatives"]
+        else " (no negatives: --negatives DIR teaches the model what to reject)"
+    )
+    return (
+        f"'unknown' below {rejection.score} {rejection.threshold:.4f} ({rejection.method}): "
+        f"{val['in_class_accepted']:.1%} of {val['in_class']} in-class images pass ({where})"
+        f"{negatives}"
     )

@@ -6,12 +6,14 @@ readable contract, so a bad export can never take the place of a good model. Onl
 and the contract are needed, so publishing an exported run takes a moment, not an export.
 """
 
+import json
 from pathlib import Path
 
 from shared.cli import UsageError
 from shared.model_contract import ContractError, ModelContract
 from shared.paths import PUBLISHED_MODEL
-from trainer.atomic import atomic_write_bytes
+from trainer.common.files import atomic_write_bytes, sha256_file
+from trainer.exporting.artifacts import INT8_FILE, METRICS_JSON
 
 
 class PublishError(UsageError):
@@ -35,3 +37,34 @@ def publish_model(source: Path, target: Path = PUBLISHED_MODEL) -> Path:
     except ContractError as exc:
         raise PublishError(f"refusing to publish {source}: {exc}") from None
     return atomic_write_bytes(target, data)
+
+
+def source_record(checkpoint: Path, served: Path) -> dict[str, str]:
+    """What an export records in ``metrics.json`` so a later publish can tell it is current."""
+    return {
+        "checkpoint": checkpoint.name,
+        "checkpoint_sha256": sha256_file(checkpoint),
+        "served_file": served.name,
+        "served_sha256": sha256_file(served),
+    }
+
+
+def current_export(run_dir: Path) -> Path | None:
+    """The served file of a run whose export is current (made from its present checkpoint and
+    unchanged since), else ``None``."""
+    try:
+        source = json.loads((run_dir / METRICS_JSON).read_text(encoding="utf-8"))["source"]
+        served = run_dir / source["served_file"]
+        current = sha256_file(run_dir / source["checkpoint"]) == source["checkpoint_sha256"]
+        return served if current and sha256_file(served) == source["served_sha256"] else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def published_line(source: Path, published: Path) -> str:
+    precision = "int8" if source.name == INT8_FILE else "fp32"
+    return (
+        f"published {precision} model to {published} (sha256 "
+        f"{sha256_file(published)[:12]}); serve it with: cd classify_api && "
+        "../.venv/bin/chalice local"
+    )

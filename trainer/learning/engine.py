@@ -14,8 +14,8 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 from tqdm import tqdm
 
-from trainer.model import Classifier
-from trainer.progress import hidden
+from trainer.common.progress import hidden
+from trainer.model.classifier import Classifier
 
 Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
 

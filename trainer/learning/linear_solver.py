@@ -1,4 +1,5 @@
-"""The default head: a linear classifier on cached, standardised features, fitted to convergence.
+"""The solved head's mathematics: a linear classifier on cached, standardised features, fitted to
+convergence, and its choices made by cross-validation.
 
 With the backbone frozen, training the head is a convex problem (class-weighted cross-entropy
 plus an L2 penalty on the weights), so it is solved outright with full-batch L-BFGS instead of
@@ -26,7 +27,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F  # noqa: N812 - the name every torch example uses
 
-from trainer.calibrate import fit_temperature
+from trainer.learning.calibrate import fit_temperature
 
 # L2 strengths tried (the features are standardised, so one grid fits every backbone).
 STRENGTHS = (1e-3, 1e-2, 1e-1, 1.0, 10.0)

@@ -11,22 +11,31 @@ import argparse
 import dataclasses
 import os
 import typing
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from shared.cli import UsageError
 from shared.spec import DEFAULT_SPEC, PreprocessSpec, SpecError
-from trainer.augment import NO_AUGMENT, AugmentOptions
-from trainer.dedup import MAX_DISTANCE
-from trainer.metrics import SELECTION_METRICS
-from trainer.model import ARCHS
+from trainer.data.augment import AugmentOptions
+from trainer.data.dedup import MAX_DISTANCE
+from trainer.model.backbones import ARCHS
 
+SOLVED_HEAD, EPOCHS = (
+    "solved head",
+    "epochs",
+)  # the two regimes (trainer.learning.solved_head, .epochs)
+# The images each regime makes its choices on (the temperature, the "unknown" threshold).
+CHOSEN_ON = {
+    SOLVED_HEAD: "out-of-fold scores of the train + val images (5-fold cross-validation)",
+    EPOCHS: "the val images",
+}
+SELECTION_METRICS = ("balanced_accuracy", "accuracy", "macro_f1")
 OPTIMIZERS = ("adamw", "sgd")
 SCHEDULERS = ("onecycle", "cosine", "none")
 BALANCE = ("auto", "none", "sampler", "loss")
 HEADS = ("linear", "mlp")
 DEFAULT_LR = {"adamw": 1e-3, "sgd": 1e-2}
+DEFAULT_MAX_MISCLASSIFIED = 24  # images per misclassified grid in every evaluation report
 
 
 def _opt(help_text: str, **argparse_kwargs: Any) -> Any:
@@ -53,23 +62,24 @@ class TrainConfig:
         metavar="N|all",
     )
     head: str = _opt(
-        "the classifier on the pooled features: linear (solved on cached views, its L2 strength "
-        "and temperature chosen by cross-validation), or mlp (Linear-ReLU-Linear, in epochs)",
+        "the classifier on the pooled features: linear (with a frozen backbone, the solved head: "
+        "solved on cached views, its L2 strength and temperature chosen by cross-validation), or "
+        "mlp (Linear-ReLU-Linear, trained in epochs)",
         default="linear",
         choices=HEADS,
     )
     dropout: float = _opt("dropout before the head's layers", default=0.2)
     # optimisation
     epochs: int = _opt(
-        "training epochs when training in epochs (--unfreeze-last, --head mlp, --views 0); "
-        "the best on val is kept",
+        "epochs to train, in the epochs regime (--unfreeze-last, --head mlp or --views 0); the "
+        "best on val is kept",
         default=10,
     )
     batch_size: int = _opt("images (or cached feature rows) per step", default=32)
     optimizer: str = _opt("optimizer", default="adamw", choices=OPTIMIZERS)
     lr: float | None = _opt("peak learning rate (adamw 1e-3, sgd 1e-2)", default=None)
     momentum: float = _opt("SGD momentum", default=0.9)
-    weight_decay: float = _opt("weight decay when training in epochs", default=1e-4)
+    weight_decay: float = _opt("weight decay, in the epochs regime", default=1e-4)
     backbone_lr_scale: float = _opt(
         "learning rate of unfrozen backbone blocks relative to the head", default=0.1
     )
@@ -82,19 +92,20 @@ class TrainConfig:
         choices=BALANCE,
     )
     select: str = _opt(
-        "the val metric that picks the epoch, when training in epochs",
+        "the val metric that picks the epoch, in the epochs regime",
         default="balanced_accuracy",
         choices=SELECTION_METRICS,
     )
     views: int = _opt(
-        "frozen backbone: the features of every train and val image, as served and in this many "
-        "augmented views, are computed once and the linear head is solved on them (0: train in "
-        "epochs over images)",
+        "the solved head: the features of every train and val image, as served and in this many "
+        "augmented views, are computed once and the linear head is solved on them (0: the epochs "
+        "regime, over images)",
         default=6,
         metavar="K",
     )
     calibrate: bool = _opt(
-        "fit a softmax temperature on val and fold it into the exported model",
+        "fit a softmax temperature (out of fold for the solved head, on val in epochs) and fold "
+        "it into the exported model",
         default=True,
         action=argparse.BooleanOptionalAction,
     )
@@ -163,9 +174,13 @@ class TrainConfig:
         return dataclasses.replace(DEFAULT_SPEC, resize=self.resize, crop=self.crop)
 
     @property
-    def solved(self) -> bool:
-        """The default regime: a linear head solved on cached views of a frozen backbone."""
-        return self.frozen and self.views > 0 and self.head == "linear"
+    def chosen_on(self) -> str:
+        return CHOSEN_ON[self.regime]
+
+    @property
+    def regime(self) -> str:
+        """The solved head (the default: frozen backbone, linear head, cached views), or epochs."""
+        return SOLVED_HEAD if self.frozen and self.views > 0 and self.head == "linear" else EPOCHS
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -211,7 +226,9 @@ class RunFlags:
     progress: bool = _opt(
         "progress bars (only on a terminal)", default=True, action=argparse.BooleanOptionalAction
     )
-    max_misclassified: int = _opt("images per misclassified_<class>.png grid", default=24)
+    max_misclassified: int = _opt(
+        "test images per misclassified_<class>.png grid", default=DEFAULT_MAX_MISCLASSIFIED
+    )
     debug: bool = _opt("show tracebacks on errors", default=False, action="store_true")
 
     def __post_init__(self) -> None:
@@ -224,73 +241,6 @@ class RunFlags:
         # Two cores are better spent on the model than on a loader process.
         cpus = os.cpu_count() or 1
         return 0 if cpus <= 2 else min(4, cpus - 1)
-
-
-def _unfreeze(text: str) -> int:
-    if text == "all":
-        return -1
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a number of blocks or 'all', got {text!r}"
-        ) from None
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be >= 0 (or 'all')")
-    return value
-
-
-def _add(group: argparse._ArgumentGroup, f: dataclasses.Field) -> None:
-    """One ``--flag`` for a dataclass field; absent from the namespace unless typed."""
-    meta = dict(f.metadata)
-    kwargs: dict[str, Any] = {"help": meta.pop("help"), "default": argparse.SUPPRESS, **meta}
-    if "action" not in kwargs:
-        if f.name == "unfreeze_last":
-            kwargs["type"] = _unfreeze
-        else:
-            kwargs["type"] = {int: int, float: float}.get(type(f.default), _type_of(f))
-    group.add_argument("--" + f.name.replace("_", "-"), dest=f.name, **kwargs)
-
-
-def _type_of(f: dataclasses.Field) -> Any:
-    return float if "float" in str(f.type) else int if "int" in str(f.type) else str
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m trainer.fit",
-        description="Transfer learning on an image folder (one sub-folder per class, or train/, "
-        "val/, test/ inside): train, report, checkpoint, export. `python -m trainer.demo` runs it "
-        "offline on a synthetic sky dataset.",
-    )
-    parser.add_argument("data", nargs="?", default=argparse.SUPPRESS, metavar="DATA")
-    config = parser.add_argument_group("what to train (saved with the run)")
-    for f in dataclasses.fields(TrainConfig):
-        if f.name != "data":
-            _add(config, f)
-    config.add_argument(
-        "--no-augment", action="store_true", default=argparse.SUPPRESS, help="no augmentation"
-    )
-    flags = parser.add_argument_group("how to run (may differ when resuming)")
-    for f in dataclasses.fields(RunFlags):
-        _add(flags, f)
-    return parser
-
-
-def parse_typed(argv: Sequence[str]) -> tuple[dict[str, Any], RunFlags]:
-    """The config options typed (as a dict, not yet a config) and this invocation's flags."""
-    typed = vars(build_parser().parse_args(argv))
-    if typed.pop("no_augment", False):
-        typed.update(dataclasses.asdict(NO_AUGMENT))
-    flag_names = {f.name for f in dataclasses.fields(RunFlags)}
-    flags = RunFlags(**{k: v for k, v in typed.items() if k in flag_names})
-    return {k: v for k, v in typed.items() if k not in flag_names}, flags
-
-
-def parse(argv: Sequence[str]) -> tuple[TrainConfig, RunFlags, set[str]]:
-    """The config (defaults + what was typed), the flags, and the config fields typed."""
-    chosen, flags = parse_typed(argv)
-    return TrainConfig(**chosen), flags, set(chosen)
 
 
 def option_name(field_name: str) -> str:

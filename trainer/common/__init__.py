@@ -1,0 +1,1 @@
+"""What every layer of the trainer uses: atomic file writes and hashes, progress bars."""

@@ -1,0 +1,1 @@
+"""The network: torchvision backbones (``backbones``) and the classifier built on one (``classifier``)."""
