@@ -339,7 +339,7 @@ def training(inputs: Inputs) -> Section:
     from trainer import fit
     from trainer.data.synthetic import generate
     from trainer.evaluation.run_report import TIMING
-    from trainer.learning.history import HISTORY_JSON
+    from trainer.learning.run import HISTORY_JSON
     from trainer.model.classifier import build_model
 
     c, s, runs = inputs.counts, Section("training"), {}

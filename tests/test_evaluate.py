@@ -23,7 +23,7 @@ from trainer.evaluation.evaluation_report import (
 )
 from trainer.evaluation.metrics import summarize
 from trainer.evaluation.scoring import evaluate_items
-from trainer.exporting.artifacts import INT8_FILE, MODEL_FILE
+from trainer.exporting.publish import INT8_FILE, MODEL_FILE
 
 PRESENT = DEFAULT_LABELS[:3]  # the fourth label has no folder: absent
 ABSENT = DEFAULT_LABELS[3]

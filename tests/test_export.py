@@ -45,10 +45,10 @@ from trainer.exporting.parity import (
     check_parity,
     compare,
     prepare_images,
+    run_in_lambda_runtime,
 )
 from trainer.exporting.publish import PublishError, publish_model
 from trainer.exporting.quantize import calibration_items, decide_int8
-from trainer.exporting.runtime_check import run_in_lambda_runtime
 from trainer.exporting.steps import balanced
 from trainer.learning.checkpoint import BEST, load_checkpoint, save_checkpoint
 

@@ -12,7 +12,7 @@ from shared import DEFAULT_SPEC, PreprocessSpec
 from shared.decode import decode
 from shared.preprocess import crop_offsets, preprocess, resize_and_crop, resized_size
 from tests.imagegen import encode, synthetic_rgb
-from trainer.data.augment import torchvision_eval
+from trainer.data.images import torchvision_eval
 
 # (width, height, content): portrait, landscape, square, extreme aspect ratios, odd sizes,
 # smaller than the crop, exactly the resize size, flat and noisy content, up to a 12 MP photo.

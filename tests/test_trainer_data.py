@@ -10,7 +10,7 @@ from shared.cli import UsageError
 from shared.decode import decode
 from shared.preprocess import preprocess
 from tests.imagegen import encode, synthetic_rgb
-from trainer.data.augment import NO_AUGMENT, AugmentOptions, eval_transform, train_transform
+from trainer.data.images import NO_AUGMENT, AugmentOptions, eval_transform, train_transform
 from trainer.data.manifest import Manifest
 from trainer.data.split import allocate, prepare_split
 

@@ -27,8 +27,8 @@ from trainer.data.manifest import Manifest
 from trainer.data.synthetic import generate
 from trainer.learning.checkpoint import BEST, LAST, load_checkpoint
 from trainer.learning.config import RunFlags, TrainConfig
-from trainer.learning.features import FEATURES
 from trainer.learning.linear_solver import STRENGTHS
+from trainer.learning.solved_head import FEATURES
 
 
 @pytest.fixture(scope="module")

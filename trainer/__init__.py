@@ -20,11 +20,11 @@ Library, each layer importing only those above it::
 One ``trainer.fit DATA`` run::
 
     fit.start      data.folders.discover, model.classifier.build_model, data.split.prepare_split
-    fit.fit        learning.solved_head.SolvedHead.fit (features -> linear_solver -> best.pt)
+    fit.fit        learning.solved_head.SolvedHead.fit (feature views -> linear_solver -> best.pt)
                    evaluation.run_report (curves, report.md)
     export.export_run
                    exporting.steps: load -> temperature -> rejection.rule -> fp32_with_parity
-                   -> int8 -> with_metadata -> runtime_check -> write
+                   -> int8 -> with_metadata -> parity.runtime_check -> write
                    evaluation.test_split (the one test score) -> model_card, report.md
                    exporting.publish (with --publish)
 """

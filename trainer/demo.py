@@ -22,8 +22,7 @@ from shared.paths import REPO
 from shared.predictor import Predictor
 from trainer.data.manifest import Manifest
 from trainer.data.synthetic import generate
-from trainer.fit import build, fit, log
-from trainer.learning.command_line import parse_typed
+from trainer.fit import build, fit, log, parse_typed
 from trainer.learning.config import TrainConfig
 from trainer.model.backbones import WeightsError
 

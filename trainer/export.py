@@ -28,8 +28,15 @@ from typing import TYPE_CHECKING, Any
 
 from shared.cli import run_cli
 from shared.paths import PUBLISHED_MODEL
-from trainer.exporting.artifacts import INT8_FILE, METRICS_JSON, MODEL_FILE, ModelStats
-from trainer.exporting.publish import current_export, publish_model, published_line
+from trainer.exporting.publish import (
+    INT8_FILE,
+    METRICS_JSON,
+    MODEL_FILE,
+    ModelStats,
+    current_export,
+    publish_model,
+    published_line,
+)
 
 if TYPE_CHECKING:
     from shared.model_contract import Rejection
@@ -117,7 +124,7 @@ class _Built:
 def _build(inputs: Inputs, int8: bool | None, latency_runs: int, log: Log) -> _Built:
     """The steps up to writing: temperature, rule, fp32 + parity, INT8, metadata, runtime."""
     from trainer.exporting import rejection, steps
-    from trainer.exporting.runtime_check import runtime_check
+    from trainer.exporting.parity import runtime_check
 
     ckpt, n_val, targets = inputs.checkpoint, len(inputs.val_targets), inputs.val_targets
     temperature, source = steps.temperature(ckpt)

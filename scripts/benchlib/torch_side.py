@@ -24,7 +24,7 @@ def load(job: dict) -> tuple[Any, Any]:
     import torch
 
     from shared import DEFAULT_SPEC
-    from trainer.data.augment import torchvision_eval
+    from trainer.data.images import torchvision_eval
     from trainer.model.classifier import build_model
 
     torch.set_num_threads(1)

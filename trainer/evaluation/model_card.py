@@ -8,7 +8,7 @@ from shared import PreprocessSpec
 from trainer.data.manifest import Manifest
 from trainer.evaluation import run_summary as summary
 from trainer.evaluation.run_report import TEST_DIR
-from trainer.exporting.artifacts import INT8_FILE, MODEL_FILE, ModelStats
+from trainer.exporting.publish import INT8_FILE, MODEL_FILE, ModelStats
 from trainer.learning.checkpoint import Checkpoint
 
 

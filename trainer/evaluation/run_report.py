@@ -12,8 +12,7 @@ from typing import Any
 import torch
 
 from trainer.common.files import atomic_write_text
-from trainer.data.augment import denormalize, train_transform
-from trainer.data.images import ImageDataset
+from trainer.data.images import ImageDataset, denormalize, train_transform
 from trainer.data.manifest import FILENAME as SPLIT_FILE
 from trainer.data.manifest import Manifest
 from trainer.evaluation.plots import (
@@ -32,12 +31,11 @@ from trainer.evaluation.run_summary import (
     open_set_section,
     test_section,
 )
-from trainer.exporting.artifacts import METRICS_JSON
-from trainer.learning.balance import balance_mode
+from trainer.exporting.publish import METRICS_JSON
 from trainer.learning.checkpoint import BEST, LAST, Checkpoint
 from trainer.learning.config import SOLVED_HEAD, TrainConfig
 from trainer.learning.engine import make_loader
-from trainer.learning.history import HISTORY_CSV, HISTORY_JSON
+from trainer.learning.run import HISTORY_CSV, HISTORY_JSON, balance_mode
 
 CURVES = "curves.png"
 CLASS_COUNTS = "class_counts.png"

@@ -20,7 +20,7 @@ from shared.cli import UsageError
 from shared.decode import DecodeError
 from shared.predictor import Predictor
 from trainer.common.progress import hidden
-from trainer.exporting.artifacts import MODEL_FILE, served_file
+from trainer.exporting.publish import MODEL_FILE, served_file
 
 
 @dataclass(frozen=True)

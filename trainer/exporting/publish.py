@@ -1,4 +1,10 @@
-"""Put the chosen model where the Chalice app loads it (git-ignored), atomically.
+"""The files an export leaves in a run folder, and publishing the served one where the Chalice
+app loads it (git-ignored), atomically.
+
+``model.onnx`` (fp32) is always written; ``model.int8.onnx`` only when INT8 passed its gate and is
+the one served, so the INT8 file exists exactly when it is the served file. ``metrics.json``
+records the hashes that tie the export to its checkpoint, so a later publish can tell it is
+current.
 
 Only ``model.onnx`` is written there: the labels, preprocessing and provenance travel inside it.
 The file is checked before it replaces the served one: it must load in onnxruntime and carry a
@@ -7,13 +13,39 @@ and the contract are needed, so publishing an exported run takes a moment, not a
 """
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from shared.cli import UsageError
 from shared.model_contract import ContractError, ModelContract
 from shared.paths import PUBLISHED_MODEL
 from trainer.common.files import atomic_write_bytes, sha256_file
-from trainer.exporting.artifacts import INT8_FILE, METRICS_JSON
+
+MODEL_FILE = "model.onnx"
+INT8_FILE = "model.int8.onnx"
+METRICS_JSON = "metrics.json"  # the export's figures, and the hashes that tie it to its checkpoint
+
+
+def served_file(run_dir: Path) -> Path | None:
+    """The model a run serves: its INT8 file when there is one, else its fp32 file, else None."""
+    for name in (INT8_FILE, MODEL_FILE):
+        if (run_dir / name).is_file():
+            return run_dir / name
+    return None
+
+
+@dataclass(frozen=True)
+class ModelStats:
+    """Measured facts about one exported file (fp32 or int8)."""
+
+    precision: str  # "fp32" or "int8"
+    size_bytes: int
+    val_balanced_accuracy: float  # a fraction, on the val images (see run_summary.val_figure_note)
+    latency_ms: float  # median single-image onnxruntime latency on this machine
+
+    @property
+    def size_mb(self) -> float:
+        return self.size_bytes / 1e6
 
 
 class PublishError(UsageError):

@@ -6,7 +6,7 @@
 3. :func:`fp32_with_parity`: the fp32 graph, which must answer like PyTorch (the parity gate);
 4. :func:`int8`: the quantized graph and whether it may be served;
 5. :func:`with_metadata`: the contract, the rejection rule and the provenance into each file;
-6. ``trainer.exporting.runtime_check``: the bytes under the Lambda runtime;
+6. ``trainer.exporting.parity``: the bytes under the Lambda runtime;
 7. :func:`write`: the files, atomically, and nothing before every check passed.
 
 Nothing here looks at the test split or trains anything.
@@ -26,7 +26,6 @@ from shared import ModelContract
 from shared.model_contract import INPUT_NAME, Rejection
 from trainer.data.manifest import FILENAME as SPLIT_FILE
 from trainer.data.manifest import Manifest
-from trainer.exporting.artifacts import INT8_FILE, MODEL_FILE
 from trainer.exporting.graph import ExportError, load_session, save_onnx, to_onnx_model
 from trainer.exporting.parity import (
     ParityReport,
@@ -35,6 +34,7 @@ from trainer.exporting.parity import (
     onnx_probabilities,
     prepare_images,
 )
+from trainer.exporting.publish import INT8_FILE, MODEL_FILE
 from trainer.exporting.quantize import Int8Decision, calibration_items, decide_int8, quantize_int8
 from trainer.learning.calibrate import fit_temperature
 from trainer.learning.checkpoint import BEST, Checkpoint, load_checkpoint

@@ -16,8 +16,8 @@ from typing import Any
 
 from shared.cli import UsageError
 from shared.spec import DEFAULT_SPEC, PreprocessSpec, SpecError
-from trainer.data.augment import AugmentOptions
 from trainer.data.dedup import MAX_DISTANCE
+from trainer.data.images import AugmentOptions
 from trainer.model.backbones import ARCHS
 
 SOLVED_HEAD, EPOCHS = (

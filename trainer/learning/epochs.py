@@ -15,8 +15,7 @@ import torch
 from torch import nn
 
 from shared.cli import EXIT_INTERRUPTED
-from trainer.data.augment import eval_transform, train_transform
-from trainer.data.images import ImageDataset
+from trainer.data.images import ImageDataset, eval_transform, train_transform
 from trainer.learning.checkpoint import BEST, LAST, Checkpoint, load_checkpoint, save_checkpoint
 from trainer.learning.config import TrainConfig
 from trainer.learning.engine import (
@@ -27,9 +26,7 @@ from trainer.learning.engine import (
     make_loader,
     train_image_epoch,
 )
-from trainer.learning.history import write_history
-from trainer.learning.run import Run
-from trainer.learning.scores import val_scores
+from trainer.learning.run import Run, val_scores, write_history
 
 
 class Epochs(Run):

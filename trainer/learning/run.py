@@ -1,28 +1,96 @@
-"""What both regimes share: one run's data, device, class weights and checkpoints.
+"""What both regimes share: one run's data, device, class weights, checkpoints and history.
 
 A regime (:class:`trainer.learning.solved_head.SolvedHead`, the default, or
 :class:`trainer.learning.epochs.Epochs`) is a :class:`Run` that knows how to train. Its
 ``fit()`` returns an exit status and sets ``done``; ``best`` is then the checkpoint to export.
 The test split is never looked at here.
+
+Class imbalance (``--balance``): ``auto`` corrects when the largest training class has 1.5x the
+images of the smallest or more, by weighting each class ``total / (classes * count)`` so every
+class weighs the same in the loss; a background class (``--negatives``) counts as one more class.
 """
 
+import csv
+import io
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from sklearn import metrics as skm
+from torch.nn import functional as F  # noqa: N812 - the name every torch example uses
 
 from shared.cli import UsageError
+from trainer.common.files import atomic_write_text, write_json
 from trainer.data.manifest import Manifest
-from trainer.learning.balance import balance_mode, class_counts, class_weights
 from trainer.learning.checkpoint import Checkpoint, RunInfo
 from trainer.learning.config import RunFlags, TrainConfig
 from trainer.learning.engine import Engine
 from trainer.model.classifier import Classifier
 
 Log = Callable[[str], None]
+
+
+IMBALANCE_RATIO = 1.5  # largest/smallest training class at which --balance auto balances
+
+
+def balance_mode(config: TrainConfig, counts: Mapping[str, int]) -> str:
+    """``--balance``, with auto resolved: a weighted loss when classes differ by 1.5x or more."""
+    if config.balance != "auto":
+        return config.balance
+    smallest, largest = min(counts.values()), max(counts.values())
+    return "loss" if largest >= IMBALANCE_RATIO * smallest else "none"
+
+
+def class_counts(per_class: Sequence[int], negatives: int | None) -> np.ndarray:
+    """Training images per output: the classes, then the background (at least 1) if any."""
+    counts = np.array(per_class, dtype=np.float64)
+    return counts if negatives is None else np.append(counts, max(negatives, 1))
+
+
+def class_weights(counts: np.ndarray, mode: str) -> torch.Tensor:
+    """Per-output loss weights: inverse frequency, or ones when ``mode`` is "none"."""
+    if mode == "none":
+        return torch.ones(len(counts))
+    return torch.tensor(counts.sum() / (len(counts) * counts), dtype=torch.float32)
+
+
+def val_scores(logits: np.ndarray, targets: np.ndarray, n_classes: int) -> dict[str, float]:
+    """Cross-entropy of ``logits`` (N, ``n_classes``) and the figures of their argmax: what a
+    regime chooses with. Classes with no image are left out of the class averages."""
+    if len(targets) == 0:
+        return {"loss": 0.0, "accuracy": 0.0, "balanced_accuracy": 0.0, "macro_f1": 0.0}
+    z = torch.as_tensor(logits[:, :n_classes], dtype=torch.float64)
+    loss = float(F.cross_entropy(z, torch.as_tensor(targets, dtype=torch.int64)))
+    predicted = np.asarray(logits)[:, :n_classes].argmax(1)
+    present = np.unique(targets)
+    _, recall, f1, _ = skm.precision_recall_fscore_support(
+        targets, predicted, labels=present, zero_division=0
+    )
+    return {
+        "loss": loss,
+        "accuracy": float(skm.accuracy_score(targets, predicted)),
+        "balanced_accuracy": float(np.mean(recall)),
+        "macro_f1": float(np.mean(f1)),
+    }
+
+
+HISTORY_CSV = "history.csv"
+HISTORY_JSON = "history.json"
+
+
+def write_history(run_dir: Path, rows: Sequence[dict[str, Any]]) -> None:
+    """history.csv and history.json: one row per epoch, or per L2 strength for the solved head."""
+    flat = [{k: v for k, v in row.items() if not isinstance(v, dict)} for row in rows]
+    buffer = io.StringIO()
+    columns = list(flat[0]) if flat else ["epoch"]
+    writer = csv.DictWriter(buffer, columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(flat)
+    atomic_write_text(run_dir / HISTORY_CSV, buffer.getvalue())
+    write_json(run_dir / HISTORY_JSON, list(rows))
 
 
 def resolve_device(name: str) -> torch.device:

@@ -1,27 +1,83 @@
 """The solved head, the default regime: a frozen backbone's cached features, a linear head solved
 on them (``trainer.learning.linear_solver``), and no epochs.
 
-1. The feature cache (``trainer.learning.features``): every train and val image as served and in
-   ``--views`` augmented views. The slow part, and the resume point: views are saved as they
-   finish, ``--stop-after K`` stops after K of them.
+1. The feature cache: the frozen backbone's features of every train and val image, as served
+   (view 0) and in ``--views`` augmented views, each view a pass over the images with its own
+   fixed seed. The slow part, and the resume point: each finished view is saved in
+   ``RUN/features/``, ``--stop-after K`` stops after K of them, and a view computed after
+   ``--resume`` is the view an uninterrupted run computes.
 2. The L2 strength and the temperature by cross-validation over train + val (out of fold), then
    the head refitted on all of them and copied into the classifier.
 3. ``best.pt`` and ``last.pt`` (the same checkpoint), the table per strength as the history.
 """
 
+import hashlib
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
 from shared.cli import EXIT_INTERRUPTED
+from trainer.common.files import atomic_path
+from trainer.data.images import ImageDataset, eval_transform, train_transform
 from trainer.learning import linear_solver
 from trainer.learning.checkpoint import BEST, LAST, Checkpoint, save_checkpoint
-from trainer.learning.features import FEATURES, cached_views, compute_views
-from trainer.learning.history import write_history
-from trainer.learning.run import Run
-from trainer.learning.scores import val_scores
+from trainer.learning.config import TrainConfig
+from trainer.learning.engine import Engine, epoch_seed, extract_features, make_loader
+from trainer.learning.run import Run, val_scores, write_history
+from trainer.model.classifier import Classifier
+
+FEATURES = "features"  # the folder of cached views in a run folder: the solved head's resume point
+Items = list[tuple[Path, int]]
+
+
+def view_path(run_dir: Path, view: int) -> Path:
+    return run_dir / FEATURES / f"view-{view}.pt"
+
+
+def cached_views(run_dir: Path) -> int:
+    """How many views an interrupted run has saved."""
+    return len(list((run_dir / FEATURES).glob("view-*.pt")))
+
+
+def compute_views(
+    engine: Engine,
+    model: Classifier,
+    items: Items,
+    config: TrainConfig,
+    workers: int,
+    run_dir: Path,
+    stop: Callable[[int], bool] = lambda views_done: False,
+) -> torch.Tensor | None:
+    """Features ``(1 + config.views, N, F)`` of ``items``, from the cache where it has them;
+    ``None`` when ``stop(views saved)`` asks to stop before the last view."""
+    views = 1 + config.views
+    served = ImageDataset(items, eval_transform(config.spec), config.spec.resize)
+    augmented = ImageDataset(
+        items, train_transform(config.spec, config.augment), config.spec.resize
+    )
+    # A cached view counts only for exactly these images in this order.
+    key = hashlib.sha256("\n".join(str(p) for p, _ in items).encode()).hexdigest()
+    out = []
+    for view in range(views):
+        path = view_path(run_dir, view)
+        cached = torch.load(path, weights_only=True) if path.is_file() else None
+        if cached is not None and cached.get("items") == key:
+            out.append(cached["features"])
+            continue
+        loader = make_loader(
+            served if view == 0 else augmented, config.batch_size,
+            seed=epoch_seed(config.seed, 0, 1 + view), workers=workers,
+        )  # fmt: skip
+        feats, _ = extract_features(engine, model, loader, f"features, view {view + 1}/{views}")
+        with atomic_path(path) as tmp:
+            torch.save({"items": key, "features": feats}, tmp)
+        out.append(feats)
+        if view + 1 < views and stop(view + 1):
+            return None
+    return torch.stack(out)
 
 
 class SolvedHead(Run):
