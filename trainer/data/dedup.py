@@ -62,18 +62,6 @@ class ImageHash:
     direct: bytes
     mirror: bytes
 
-    def to_hex(self) -> str:
-        """``direct`` then ``mirror`` as 128 hex digits (for manifests and reports)."""
-        return self.direct.hex() + self.mirror.hex()
-
-    @classmethod
-    def from_hex(cls, text: str) -> "ImageHash":
-        raw = bytes.fromhex(text)
-        size = HASH_BITS // 8
-        if len(raw) != 2 * size:
-            raise ValueError(f"an image hash has {4 * size} hex digits, got {len(text)}")
-        return cls(raw[:size], raw[size:])
-
     def distance(self, other: "ImageHash") -> int:
         """Bits that differ, the smaller of same-orientation and mirrored comparison."""
         return int(_distances(_words([self]), _words([other]))[0, 0])
