@@ -111,7 +111,33 @@ def test_cli_writes_every_report_file_and_agrees_with_the_predictor(
     assert f"**Absent classes** (no image here): {ABSENT}" in markdown
     assert f"| {ABSENT} | 0 | absent |" in markdown
     assert f"{metrics['accuracy']['value']:.3f}" in markdown
-    assert "9 images: accuracy" in stdout and f"absent (no images): {ABSENT}" in stdout
+    assert "9 images: answer served" in stdout and f"absent (no images): {ABSENT}" in stdout
+    # A model without a rejection rule answers the closest class: served and closed set agree.
+    served = report["served_answer"]
+    assert served["accuracy"] == metrics["accuracy"] and served["unknown"]["value"] == 0.0
+    assert [row[:-1] for row in served["confusion_matrix"]] == metrics["confusion_matrix"][:4]
+
+
+def test_a_rejected_photo_of_a_class_is_an_error_of_the_answer_served(
+    rejecting_model: Path, data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The model's rule answers every image "unknown": the closed-set figures are what they
+    are, the answer served is right for none, and the matrix has an "unknown" column."""
+    out = tmp_path / "report"
+    code, stdout, err = _run(
+        [str(rejecting_model), str(data_dir), "--out", str(out), "--no-progress"], capsys
+    )
+    assert code == 0, err
+    report = json.loads((out / REPORT_JSON).read_text())
+    served = report["served_answer"]
+    assert served["accuracy"]["value"] == 0.0 and served["unknown"]["value"] == 1.0
+    assert served["columns"][-1] == "unknown"
+    support = [row["support"] for row in report["metrics"]["per_class"]]
+    assert [row[-1] for row in served["confusion_matrix"]] == support
+    assert {item["answered"] for item in report["items"]} == {"unknown"}
+    markdown = (out / REPORT_MD).read_text()
+    assert "| true \\ answered | " + " | ".join(DEFAULT_LABELS) + " | unknown |" in markdown
+    assert '100.0% answered "unknown"' in stdout
 
 
 def test_python_api_scores_items_in_label_order(
@@ -128,10 +154,10 @@ def test_python_api_scores_items_in_label_order(
         answer = predictor.predict(path.read_bytes())
         assert row.tolist() == [answer["probabilities"][label] for label in DEFAULT_LABELS]
         assert DEFAULT_LABELS[predicted] == answer["label"]
-    summary = write_evaluation(
+    figures = write_evaluation(
         tmp_path, evaluation, DEFAULT_LABELS, title="test split", max_misclassified=0
     )
-    assert summary.absent == (DEFAULT_LABELS[0], DEFAULT_LABELS[3])
+    assert figures.summary.absent == (DEFAULT_LABELS[0], DEFAULT_LABELS[3])
     assert not list(tmp_path.glob("misclassified_*.png"))
     assert (tmp_path / REPORT_MD).read_text().startswith("# test split\n")
     with pytest.raises(ValueError, match="outside"):

@@ -32,8 +32,10 @@ from trainer.data.folders import collect_items, collect_negatives, negative_kind
 from trainer.evaluation.evaluation_report import (
     DEFAULT_MAX_MISCLASSIFIED,
     REPORT_MD,
+    Figures,
     write_evaluation,
 )
+from trainer.evaluation.metrics import Estimate
 from trainer.evaluation.scoring import (
     Evaluation,
     evaluate_items,
@@ -72,7 +74,7 @@ def _non_negative(text: str) -> int:
     return value
 
 
-def main(argv: Sequence[str], log: Callable[[str], None] = print) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m trainer.evaluate",
         description="Score a served ONNX model on a labelled folder (one sub-folder per class) "
@@ -95,10 +97,13 @@ def main(argv: Sequence[str], log: Callable[[str], None] = print) -> int:
         type=Path,
         metavar="DIR",
         help="photos of none of the classes (sub-folders are kinds): adds AUROC, the share "
-        "answered unknown and a score histogram",
+        "answered unknown (per kind) and a score histogram",
     )
-    args = parser.parse_args(list(argv))
+    return parser
 
+
+def main(argv: Sequence[str], log: Callable[[str], None] = print) -> int:
+    args = _parser().parse_args(list(argv))
     model_path, run_dir = resolve_model(args.model)
     predictor = load_predictor(model_path)
     items = collect_items(args.data, predictor.labels)
@@ -116,7 +121,7 @@ def main(argv: Sequence[str], log: Callable[[str], None] = print) -> int:
         files = collect_negatives(args.negatives)
         negatives = score_files(predictor, files, progress=not args.no_progress, desc="negatives")
         kinds = [negative_kind(files[i].relative_to(args.negatives)) for i in negatives.kept]
-    summary = write_evaluation(
+    figures = write_evaluation(
         out_dir,
         evaluation,
         predictor.labels,
@@ -126,8 +131,18 @@ def main(argv: Sequence[str], log: Callable[[str], None] = print) -> int:
         negative_kinds=kinds,
         rejection=predictor.contract.rejection,
     )
-    figures = [
-        f"{name} {estimate.value:.3f} [{estimate.low:.3f}, {estimate.high:.3f}]"
+    for line in _summary_lines(figures):
+        log(line)
+    if evaluation.skipped:
+        log(f"skipped {len(evaluation.skipped)} file(s) that do not decode (listed in the report)")
+    log(f"report: {out_dir / REPORT_MD}")
+    return 0
+
+
+def _summary_lines(figures: Figures) -> list[str]:
+    summary, served = figures.summary, figures.served
+    closed = [
+        f"{name} {_interval(estimate)}"
         for name, estimate in (
             ("accuracy", summary.accuracy),
             ("balanced accuracy", summary.balanced_accuracy),
@@ -135,13 +150,36 @@ def main(argv: Sequence[str], log: Callable[[str], None] = print) -> int:
         )
         if estimate is not None
     ]
-    log(f"{summary.n} images: " + ", ".join(figures))
+    lines = [
+        f'{summary.n} images: answer served ("unknown" included) accuracy '
+        f'{_interval(served.accuracy)}, {served.unknown.value:.1%} answered "unknown"; closed '
+        "set " + ", ".join(closed)
+    ]
+    for row in summary.per_class:
+        if not row.absent:
+            precision = f"{row.precision.value:.3f}" if row.precision else "-"
+            lines.append(
+                f"  {row.label}: precision {precision}, recall {_interval(row.recall)} "
+                f"({row.correct}/{row.support})"
+            )
     if summary.absent:
-        log(f"absent (no images): {', '.join(summary.absent)}")
-    if evaluation.skipped:
-        log(f"skipped {len(evaluation.skipped)} file(s) that do not decode (listed in the report)")
-    log(f"report: {out_dir / REPORT_MD}")
-    return 0
+        lines.append(f"absent (no images): {', '.join(summary.absent)}")
+    if figures.open_set:
+        sep = figures.open_set["separation"]
+        kinds = ", ".join(
+            f"{k} {v['rejected']:.0%}" for k, v in figures.open_set["by_kind"].items()
+        )
+        lines.append(
+            f"negatives: {sep['negatives_rejected']:.1%} of {sep['negatives']} answered "
+            f'"unknown" ({kinds}); AUROC {sep["auroc"]:.3f}'
+        )
+    return lines
+
+
+def _interval(estimate: Estimate | None) -> str:
+    if estimate is None:
+        return "-"
+    return f"{estimate.value:.3f} [{estimate.low:.3f}, {estimate.high:.3f}]"
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ split. Every file is written atomically.
 import json
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +22,14 @@ from trainer.common.files import atomic_write_text
 from trainer.evaluation.metrics import (
     ECE_BINS,
     MACRO_F1_INTERVAL,
+    UNKNOWN_COLUMN,
     Estimate,
     ReliabilityBin,
+    ServedAnswer,
     Summary,
     expected_calibration_error,
     reliability,
+    served_answer,
     summarize,
 )
 from trainer.evaluation.plots import (
@@ -45,6 +49,16 @@ HISTOGRAM_PNG = "score_histogram.png"
 RELIABILITY_PNG = "reliability.png"
 SMALL_CLASS = 10  # fewer images than this: the report warns that the interval is wide
 _THUMB = 192  # pixels, longer side of a misclassified-grid thumbnail
+
+
+@dataclass(frozen=True)
+class Figures:
+    """What a report measured: the closed-set summary (the closest class of every image), the
+    served answer ("unknown" included) and, with negatives, the open-set figures."""
+
+    summary: Summary
+    served: ServedAnswer
+    open_set: dict[str, Any] | None = None
 
 
 def _slug(label: str) -> str:
@@ -107,18 +121,14 @@ def _fmt(estimate: Estimate | None) -> tuple[str, str]:
 
 
 def _markdown(
-    evaluation: Evaluation,
-    summary: Summary,
-    title: str,
-    ece: float,
-    grids: Mapping[str, str],
-    open_set: Mapping[str, Any] | None = None,
+    evaluation: Evaluation, figures: Figures, title: str, ece: float, grids: Mapping[str, str]
 ) -> str:
+    summary, open_set = figures.summary, figures.open_set
     lines = [
         *_header(evaluation, summary, title),
-        *_metrics_table(summary, ece),
-        *_per_class_table(summary),
-        *_confusion(summary),
+        *_metrics_table(figures, ece),
+        *_per_class_table(figures),
+        *_confusion(figures),
         "## Calibration",
         "",
         f"Expected calibration error {ece:.3f}: the mean gap between top-1 confidence and "
@@ -158,51 +168,67 @@ def _header(evaluation: Evaluation, summary: Summary, title: str) -> list[str]:
     ]
 
 
-def _metrics_table(summary: Summary, ece: float) -> list[str]:
+def _metrics_table(figures: Figures, ece: float) -> list[str]:
+    summary, served = figures.summary, figures.served
     lines = [
         "## Metrics (fractions; 95% intervals)",
+        "",
+        "The closed-set figures score each image's closest class; the answer served also says "
+        '"unknown" when the model\'s rule rejects the image, which counts as wrong for a photo of '
+        "a class.",
         "",
         "| metric | value | 95% interval |",
         "| --- | --- | --- |",
     ]
     for name, estimate in (
-        ("accuracy", summary.accuracy),
-        ("balanced accuracy (mean per-class recall)", summary.balanced_accuracy),
-        ("macro-F1", summary.macro_f1),
+        ("accuracy of the answer served", served.accuracy),
+        ('answered "unknown"', served.unknown),
+        ("accuracy, closed set", summary.accuracy),
+        ("balanced accuracy, closed set (mean per-class recall)", summary.balanced_accuracy),
+        ("macro-F1, closed set", summary.macro_f1),
     ):
         value, interval = _fmt(estimate)
         lines.append(f"| {name} | {value} | {interval} |")
     return [*lines, f"| expected calibration error ({ECE_BINS} bins, top-1) | {ece:.3f} | - |", ""]
 
 
-def _per_class_table(summary: Summary) -> list[str]:
+def _per_class_table(figures: Figures) -> list[str]:
     lines = [
-        "## Per class",
+        '## Per class (closed set; the last column with "unknown" answers as misses)',
         "",
-        "| class | images | recall | 95% interval | precision | 95% interval | F1 | predicted |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| class | images | recall | 95% interval | precision | 95% interval | F1 | predicted | "
+        "recall served |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for row in summary.per_class:
+    for row, served in zip(figures.summary.per_class, figures.served.recall, strict=True):
         recall, recall_ci = _fmt(row.recall) if not row.absent else ("absent", "-")
         precision, precision_ci = _fmt(row.precision)
         f1 = f"{row.f1:.3f}" if row.f1 is not None else "-"
         lines.append(
             f"| {row.label} | {row.support} | {recall} | {recall_ci} | {precision} | "
-            f"{precision_ci} | {f1} | {row.predicted} |"
+            f"{precision_ci} | {f1} | {row.predicted} | {_fmt(served)[0]} |"
         )
     return [*lines, ""]
 
 
-def _confusion(summary: Summary) -> list[str]:
+def _confusion(figures: Figures) -> list[str]:
+    labels = figures.summary.labels
+    columns = [*labels, UNKNOWN_COLUMN]
     lines = [
-        "## Confusion matrix (rows: true class, columns: predicted)",
+        "## Confusion matrix of the answers served (rows: true class, columns: answer)",
         "",
-        "| true \\ predicted | " + " | ".join(summary.labels) + " |",
-        "| --- |" + " --- |" * len(summary.labels),
+        "| true \\ answered | " + " | ".join(columns) + " |",
+        "| --- |" + " --- |" * len(columns),
     ]
-    for label, counts in zip(summary.labels, summary.confusion.tolist(), strict=True):
+    for label, counts in zip(labels, figures.served.confusion.tolist(), strict=True):
         lines.append(f"| {label} | " + " | ".join(str(v) for v in counts) + " |")
-    return [*lines, "", f"![confusion matrix]({CONFUSION_PNG})", ""]
+    return [
+        *lines,
+        "",
+        f"![confusion matrix]({CONFUSION_PNG}) (the closed-set matrix, each image's closest "
+        f"class, is in {REPORT_JSON})",
+        "",
+    ]
 
 
 def _notes(evaluation: Evaluation, summary: Summary) -> list[str]:
@@ -274,8 +300,8 @@ def write_evaluation(
     negatives: Scores | None = None,
     negative_kinds: Sequence[str] = (),
     rejection: Rejection | None = None,
-) -> Summary:
-    """Write the report files into ``out_dir`` (each atomically); return the metrics.
+) -> Figures:
+    """Write the report files into ``out_dir`` (each atomically); return the figures.
 
     With ``negatives`` (photos of none of the classes, scored by the same model) the report adds
     how well the model's rejection rule separates them from the labelled images: AUROC, the
@@ -289,10 +315,12 @@ def write_evaluation(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = summarize(evaluation.targets, evaluation.predictions, labels)
+    known = evaluation.known if evaluation.known is not None else np.ones(evaluation.n, bool)
+    served = served_answer(evaluation.targets, evaluation.predictions, known, len(labels))
     bins: list[ReliabilityBin] = reliability(evaluation.probabilities, evaluation.targets)
     ece = expected_calibration_error(evaluation.probabilities, evaluation.targets)
-
-    confusion_png(out_dir / CONFUSION_PNG, summary.confusion, labels, f"{title}: confusion")
+    columns = [*labels, UNKNOWN_COLUMN]
+    confusion_png(out_dir / CONFUSION_PNG, served.confusion, labels, f"{title}: answers", columns)
     reliability_png(out_dir / RELIABILITY_PNG, bins, ece_before=ece, title=title)
     grids = (
         _write_misclassified(out_dir, evaluation, summary, max_misclassified)
@@ -304,14 +332,32 @@ def write_evaluation(
         if negatives is not None
         else None
     )
-    confidences = evaluation.confidences
-    report = {
-        "open_set": open_set,
+    figures = Figures(summary, served, open_set)
+    report = _json(evaluation, figures, title, ece, bins, grids)
+    atomic_write_text(out_dir / REPORT_JSON, json.dumps(report, indent=2) + "\n")
+    markdown = _markdown(evaluation, figures, title, ece, grids)
+    atomic_write_text(out_dir / REPORT_MD, markdown)
+    return figures
+
+
+def _json(
+    evaluation: Evaluation,
+    figures: Figures,
+    title: str,
+    ece: float,
+    bins: Sequence[ReliabilityBin],
+    grids: Mapping[str, str],
+) -> dict[str, Any]:
+    labels, confidences = evaluation.labels, evaluation.confidences
+    known = evaluation.known if evaluation.known is not None else np.ones(evaluation.n, bool)
+    return {
+        "open_set": figures.open_set,
         "title": title,
         "model": dict(evaluation.model),
         "data": str(evaluation.root) if evaluation.root is not None else None,
         "seconds": round(evaluation.seconds, 3),
-        "metrics": summary.to_dict(),
+        "metrics": figures.summary.to_dict(),
+        "served_answer": figures.served.to_dict(labels),
         "calibration": {
             "ece": ece,
             "bins": ECE_BINS,
@@ -327,6 +373,7 @@ def write_evaluation(
                 "path": evaluation.display_path(path),
                 "label": labels[int(evaluation.targets[i])],
                 "predicted": labels[int(evaluation.predictions[i])],
+                "answered": labels[int(evaluation.predictions[i])] if known[i] else UNKNOWN_COLUMN,
                 "confidence": float(confidences[i]),
             }
             for i, path in enumerate(evaluation.paths)
@@ -336,10 +383,6 @@ def write_evaluation(
             for path, reason in evaluation.skipped
         ],
     }
-    atomic_write_text(out_dir / REPORT_JSON, json.dumps(report, indent=2) + "\n")
-    markdown = _markdown(evaluation, summary, title, ece, grids, open_set)
-    atomic_write_text(out_dir / REPORT_MD, markdown)
-    return summary
 
 
 def _open_set(

@@ -255,6 +255,55 @@ def summarize(
     )
 
 
+UNKNOWN_COLUMN = "unknown"
+
+
+@dataclass(frozen=True)
+class ServedAnswer:
+    """What a client was answered, the "unknown" rule applied: a photo of a class answered
+    "unknown" counts as an error, as it does for the client."""
+
+    accuracy: Estimate  # the right class given
+    unknown: Estimate  # share of the photos answered "unknown"
+    recall: tuple[Estimate | None, ...]  # per class, None for an absent class
+    confusion: np.ndarray  # (classes, classes + 1): rows the true class, last column "unknown"
+
+    def to_dict(self, labels: Sequence[str]) -> dict[str, Any]:
+        return {
+            "accuracy": self.accuracy.to_dict(),
+            "unknown": self.unknown.to_dict(),
+            "recall": {
+                label: r.to_dict() if r else None
+                for label, r in zip(labels, self.recall, strict=True)
+            },
+            "confusion_matrix": self.confusion.tolist(),
+            "columns": [*labels, UNKNOWN_COLUMN],
+        }
+
+
+def served_answer(
+    y_true: Sequence[int] | np.ndarray,
+    y_pred: Sequence[int] | np.ndarray,
+    known: Sequence[bool] | np.ndarray,
+    n_classes: int,
+) -> ServedAnswer:
+    """Figures of the served answer: ``y_pred`` where ``known``, else "unknown"."""
+    true = np.asarray(y_true, dtype=np.int64).reshape(-1)
+    answer = np.where(np.asarray(known, dtype=bool), np.asarray(y_pred, dtype=np.int64), n_classes)
+    cm = confusion_matrix(true, answer, n_classes + 1)[:n_classes]
+    support, n = cm.sum(axis=1), int(true.size)
+    recall = tuple(
+        Estimate.proportion(int(cm[c, c]), int(support[c])) if support[c] else None
+        for c in range(n_classes)
+    )
+    return ServedAnswer(
+        accuracy=Estimate.proportion(int(np.trace(cm[:, :n_classes])), n),
+        unknown=Estimate.proportion(int(cm[:, n_classes].sum()), n),
+        recall=recall,
+        confusion=cm,
+    )
+
+
 # --- calibration ----------------------------------------------------------------------------------
 
 

@@ -104,18 +104,26 @@ def curves_png(path: Path, history: Sequence[dict], select: str = "balanced_accu
     return _save(fig, path)
 
 
-def confusion_png(path: Path, cm: np.ndarray, labels: Sequence[str], title: str) -> Path:
-    size = max(4.5, 1.2 * len(labels) + 2)
+def confusion_png(
+    path: Path,
+    cm: np.ndarray,
+    labels: Sequence[str],
+    title: str,
+    columns: Sequence[str] | None = None,
+) -> Path:
+    """``cm[true, answered]``; ``columns`` name the answers when they are not just ``labels``
+    (an "unknown" column, say)."""
+    columns = list(columns or labels)
+    size = max(4.5, 1.2 * len(columns) + 2)
     fig = Figure(figsize=(size, size * 0.85))
     ax = fig.add_subplot()
     ax.imshow(cm, cmap="Blues")
     for (i, j), value in np.ndenumerate(cm):
         color = "white" if value > cm.max() / 2 else "black"
         ax.text(j, i, str(value), ha="center", va="center", color=color)
-    ticks = np.arange(len(labels))
-    ax.set_xticks(ticks, labels, rotation=30, ha="right")
-    ax.set_yticks(ticks, labels)
-    ax.set_xlabel("predicted")
+    ax.set_xticks(np.arange(len(columns)), columns, rotation=30, ha="right")
+    ax.set_yticks(np.arange(len(labels)), labels)
+    ax.set_xlabel("answered" if columns != list(labels) else "predicted")
     ax.set_ylabel("true")
     ax.set_title(title)
     return _save(fig, path)

@@ -155,20 +155,24 @@ def _estimate(e: Mapping[str, Any] | None) -> str:
 
 def test_section(test: Mapping[str, Any], labels: Sequence[str]) -> list[str]:
     """The served model's test figures with their 95% intervals, and a per-class table."""
+    served = test["served_answer"]
     lines = [
-        f"{test['n']} test images. Accuracy **{_estimate(test['accuracy'])}**, balanced accuracy "
+        f"{test['n']} test images. Accuracy of the answer served **{_estimate(served['accuracy'])}**"
+        f' ({_estimate(served["unknown"])} answered "unknown"); closed set: accuracy '
+        f"**{_estimate(test['accuracy'])}**, balanced accuracy "
         f"**{_estimate(test['balanced_accuracy'])}**, macro-F1 {_estimate(test['macro_f1'])} "
         "(95% intervals: Wilson for proportions; see docs/training.md).",
         "",
-        "| class | test images | recall | precision |",
-        "| --- | ---: | ---: | ---: |",
+        "| class | test images | recall | precision | F1 | recall of the answer served |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     rows = {row["label"]: row for row in test["per_class"]}
     for label in labels:
         row = rows[label]
+        f1 = f"{row['f1']:.1%}" if row.get("f1") is not None else "-"
         lines.append(
             f"| {label} | {row['support']} | {_estimate(row.get('recall'))} | "
-            f"{_estimate(row.get('precision'))} |"
+            f"{_estimate(row.get('precision'))} | {f1} | {_estimate(served['recall'][label])} |"
         )
     if test.get("absent"):
         lines.append("")
@@ -206,12 +210,17 @@ def open_set_section(metrics: Mapping[str, Any]) -> list[str]:
             f"{auroc} |"
         )
     if test:
+        served = test["served_answer"]["accuracy"]["value"]
         lines += [
             "",
-            f"Closed-set test accuracy {test['accuracy']['value']:.1%} without rejection, "
-            f"{test['accuracy_with_rejection']:.1%} with it (a rejected photo of a class counts "
-            "as wrong).",
+            f"Closed-set test accuracy {test['accuracy']['value']:.1%}; the answer served, with "
+            f'"unknown", {served:.1%} (a rejected photo of a class counts as wrong).',
         ]
+        kinds = test["open_set"].get("by_kind") or {}
+        if kinds:
+            lines += ["", "| test negatives, by kind | images | answered unknown |"]
+            lines += ["| --- | ---: | ---: |"]
+            lines += [f"| {k} | {v['n']} | {v['rejected']:.1%} |" for k, v in sorted(kinds.items())]
     if not val["negatives"]:
         lines += [
             "",
@@ -225,7 +234,19 @@ def open_set_section(metrics: Mapping[str, Any]) -> list[str]:
 def test_line(test: Mapping[str, Any] | None, served: str) -> str:
     if not test:
         return "test: " + NO_TEST
-    return (
-        f"test ({served}, {test['n']} images, scored once): accuracy {_estimate(test['accuracy'])}, "
-        f"balanced accuracy {_estimate(test['balanced_accuracy'])}"
+    answered = test["served_answer"]
+    per_class = ", ".join(
+        f"{row['label']} {_short(row.get('precision'))}/{_short(row.get('recall'))}"
+        for row in test["per_class"]
     )
+    return (
+        f"test ({served}, {test['n']} images, scored once): answer served "
+        f'{_estimate(answered["accuracy"])} ({answered["unknown"]["value"]:.1%} "unknown"); '
+        f"closed set accuracy {_estimate(test['accuracy'])}, balanced accuracy "
+        f"{_estimate(test['balanced_accuracy'])}, macro-F1 {_estimate(test['macro_f1'])}; "
+        f"precision/recall {per_class}"
+    )
+
+
+def _short(e: Mapping[str, Any] | None) -> str:
+    return "-" if not e or e.get("value") is None else f"{e['value']:.0%}"

@@ -30,7 +30,12 @@ def score_test_split(
         return None
     predictor = Predictor.from_path(served)
     evaluation = evaluate_items(predictor, items)
-    summary = write_evaluation(
+    rejection = predictor.contract.rejection
+    assert rejection is not None  # the export always writes one
+    paths = manifest.negative_split("test")
+    negatives = score_files(predictor, paths, desc="test negatives") if paths else None
+    kinds = [it.label for it in manifest.negatives if it.split == "test"]
+    figures = write_evaluation(
         out_dir,
         evaluation,
         manifest.labels,
@@ -38,20 +43,21 @@ def score_test_split(
         max_misclassified=DEFAULT_MAX_MISCLASSIFIED
         if max_misclassified is None
         else max_misclassified,
+        negatives=negatives,
+        negative_kinds=[kinds[i] for i in negatives.kept] if negatives else (),
+        rejection=rejection,
     )
+    if figures.open_set is not None:
+        open_set = {**figures.open_set["separation"], "by_kind": figures.open_set["by_kind"]}
+    else:  # no negatives: how many photos of the classes the rule lets through
+        sep = separation(evaluation.known_scores, np.zeros(0), rejection.threshold)
+        open_set = {**sep.to_dict(), "by_kind": {}}
     targets = np.asarray(evaluation.targets)
-    negatives = score_files(predictor, manifest.negative_split("test"), desc="test negatives")
-    rejection = predictor.contract.rejection
-    assert rejection is not None  # the export always writes one
-    correct = (evaluation.predictions == targets) & np.asarray(evaluation.known)
     before = uncalibrated(evaluation.probabilities, temperature)
     return {
-        **summary.to_dict(),
+        **figures.summary.to_dict(),
+        "served_answer": figures.served.to_dict(manifest.labels),
         "ece_before_temperature": expected_calibration_error(before, targets),
         "ece": expected_calibration_error(evaluation.probabilities, targets),
-        # Rejected photos of the classes count as errors here: what a client sees.
-        "accuracy_with_rejection": float(correct.mean()) if len(correct) else 0.0,
-        "open_set": separation(
-            evaluation.known_scores, negatives.known_scores, rejection.threshold
-        ).to_dict(),
+        "open_set": open_set,
     }
