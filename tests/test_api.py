@@ -822,6 +822,7 @@ def test_no_published_model_is_503_naming_the_command_and_the_variable(
 
     monkeypatch.delenv("SKYCLASS_MODEL_PATH", raising=False)
     monkeypatch.setattr(model_store, "served_model_path", lambda: tmp_path / "model.onnx")
+    monkeypatch.setattr(model_store, "_loaded", None)
     with Client(app, stage_name="dev") as c:
         message = assert_error(post(c, jpeg_bytes, "image/jpeg"), 503, "model_unavailable")[
             "message"

@@ -25,16 +25,21 @@ PUBLISH = "`python -m trainer.export RUN_DIR --publish`"
 
 _log = logging.getLogger(__name__)
 _lock = threading.Lock()
-_loaded: tuple[Path, Predictor] | None = None
+# The SKYCLASS_MODEL_PATH setting the predictor was loaded for, and the predictor.
+_loaded: tuple[str, Predictor] | None = None
 
 
 def get_predictor() -> Predictor:
     """The container's predictor, loading it on first use; raises a 503 :class:`ApiError`."""
     global _loaded
-    path = served_model_path()
+    loaded = _loaded
+    # Every request asks; the common answer must not build and compare paths (tens of µs).
+    if loaded is not None and loaded[0] == os.environ.get(MODEL_PATH_ENV, ""):
+        return loaded[1]
     with _lock:
-        if _loaded is None or _loaded[0] != path:
-            _loaded = (path, _load(path))
+        setting = os.environ.get(MODEL_PATH_ENV, "")
+        if _loaded is None or _loaded[0] != setting:
+            _loaded = (setting, _load(served_model_path()))
         return _loaded[1]
 
 
