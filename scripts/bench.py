@@ -210,8 +210,22 @@ def ours(inputs: Inputs, precision: str, request: dict) -> Any:
     return run_json(deploy_interpreter(), PROBE, request, folders=[task], cwd=task, env=env)
 
 
+def served_contract(model: Path) -> Any:
+    """The labels and preprocessing the served model carries in its own metadata."""
+    import onnx
+
+    from shared.model_contract import ModelContract
+
+    proto = onnx.load(str(model), load_external_data=False)
+    return ModelContract.from_metadata({p.key: p.value for p in proto.metadata_props})
+
+
 def torch_side(inputs: Inputs, job: str, **request: Any) -> Any:
-    request.update(state=str(inputs.models["state"]), labels=4)
+    """The torch pipeline on the same weights, with the served fp32 model's own contract (labels
+    and preprocessing), so both sides do the served graph's work."""
+    served = served_contract(inputs.models["fp32"])
+    request.update(state=str(inputs.models["state"]), labels=list(served.labels),
+                   spec=served.spec.to_dict())  # fmt: skip
     return run_json(sys.executable, TORCH_SIDE, {job: request}, site=True, folders=[REPO])
 
 
