@@ -223,10 +223,13 @@ def normalize(planar: np.ndarray, spec: PreprocessSpec = DEFAULT_SPEC) -> np.nda
     """Planar ``(3, H, W)`` values 0..255 -> float32 ``(1, 3, H, W)``, ImageNet-normalised.
 
     The same float32 operations in the same order as ``ToTensor`` (``x / 255``) and ``Normalize``
-    (``(x - mean) / std``), so the result is bit-identical to torchvision's.
+    (``(x - mean) / std``), so the result is bit-identical to torchvision's. The division reads
+    the pixels as they are and writes float32: for each of the 256 values, a float64 quotient
+    rounded to float32 is the float32 quotient (checked for all of them by the parity tests), and
+    it saves a pass.
     """
-    out = planar.astype(np.float32)[None]
-    np.divide(out, np.float32(255.0), out=out)
+    out = np.empty((1, *planar.shape), dtype=np.float32)
+    np.divide(planar, 255.0, out=out[0])
     np.subtract(out, np.asarray(spec.mean, dtype=np.float32)[:, None, None], out=out)
     np.divide(out, np.asarray(spec.std, dtype=np.float32)[:, None, None], out=out)
     return out
