@@ -16,7 +16,14 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from bundler.runtime import ARCHITECTURES, RUNTIMES, RuntimeSetupError, Target
+from bundler.runtime import (
+    ARCHITECTURES,
+    RUNTIMES,
+    RuntimeSetupError,
+    Target,
+    deploy_interpreter,
+    deploy_target,
+)
 
 SUITE = "trixie"  # Debian 13: python3.13
 MIRROR = "http://deb.debian.org/debian"
@@ -41,6 +48,12 @@ CPU revision\t: 1
 
 def root_for(machine: str) -> Path:
     return RUNTIMES / f"emulator-{machine}"
+
+
+def interpreter_for(target: Target) -> Path | None:
+    """A Python of the target's version that runs the target's binaries: ``.venv-deploy``'s on
+    its own CPU, else the emulated one :func:`set_up` made (None without it)."""
+    return deploy_interpreter() if target.native() else emulated_python(target)
 
 
 def emulated_python(target: Target) -> Path | None:
@@ -118,8 +131,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--architecture", choices=tuple(ARCHITECTURES), default="arm64")
     parser.add_argument("--python", default=None, help="X.Y (default: .venv-deploy's)")
     args = parser.parse_args(argv)
-    from bundler.runtime import deploy_target
-
     target = deploy_target(args.architecture)
     if args.python:
         target = Target(args.python, args.architecture)

@@ -253,18 +253,18 @@ def _model_only(job: dict) -> list[dict]:
             options = ort.SessionOptions()
             options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
             session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-            feed = session.get_inputs()[0].name
+            feed = session.get_inputs()[0]
+            image = tuple(feed.shape[1:])  # the served input size, whatever the export chose
             for batch in job["batches"]:
                 # Deterministic, not random: the bundle has no numpy.random (bundler/strip.py).
-                x = np.sin(np.arange(batch * 3 * 224 * 224, dtype=np.float32)).reshape(
-                    batch, 3, 224, 224
-                )
+                size = batch * int(np.prod(image))
+                x = np.sin(np.arange(size, dtype=np.float32)).reshape(batch, *image)
                 for _ in range(job["warmup"]):
-                    session.run(None, {feed: x})
+                    session.run(None, {feed.name: x})
                 times = []
                 for _ in range(job["repeats"]):
                     start = time.perf_counter()
-                    session.run(None, {feed: x})
+                    session.run(None, {feed.name: x})
                     times.append((time.perf_counter() - start) * 1000)
                 cells.append({"engine": f"onnxruntime {name}", "batch": batch, "threads": threads,
                               "times_ms": times})  # fmt: skip

@@ -107,15 +107,6 @@ class Target:
         """Whether this machine's CPU runs the target's binaries without emulation."""
         return platform.machine() in (self.machine, self.architecture)
 
-    def interpreter(self) -> Path | None:
-        """A Python of the target's version that runs the target's binaries: ``.venv-deploy``'s on
-        its own CPU, else the emulated one :mod:`bundler.emulator` sets up (None without it)."""
-        if self.native():
-            return deploy_interpreter()
-        from bundler.emulator import emulated_python
-
-        return emulated_python(self)
-
     def strip_tool(self) -> str:
         """binutils' ``strip`` for the target's CPU (the host's own one only reads its own CPU)."""
         found = shutil.which(f"{self.machine}-linux-gnu-strip") or (

@@ -21,6 +21,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from bundler.emulator import interpreter_for
 from bundler.isolated import run_json
 from bundler.probe import PROBE, proxy_event
 from bundler.runtime import DEPLOY_VENV, Target, deploy_interpreter
@@ -131,7 +132,7 @@ def verify_and_compile(target: Target, app_dir: Path, vendor: Path) -> Verified:
     Without an interpreter for the target's CPU nothing can run: every module is compiled instead
     (bytecode does not depend on the CPU), and ``ran_under`` says that the bundle was not run.
     """
-    python = target.interpreter()
+    python = interpreter_for(target)
     env = {"AWS_DEFAULT_REGION": "us-east-1"}
     with tempfile.TemporaryDirectory(prefix="skyclass-verify-") as tmp:
         task = _task_tree(app_dir, vendor, Path(tmp))

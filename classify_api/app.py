@@ -8,12 +8,13 @@ import os
 
 from chalice import CORSConfig, Response
 
-from chalicelib import handlers, uploads
-from chalicelib.http import ThreadSafeChalice
+from chalicelib import handlers
+from chalicelib.media_types import binary_types
+from chalicelib.thread_safe_app import ThreadSafeChalice
 
 app = ThreadSafeChalice(app_name="skyclass")
 # Raw images and multipart bodies must reach Lambda byte-exact (base64 in the event).
-app.api.binary_types = uploads.binary_types(app.api.binary_types)
+app.api.binary_types = binary_types(app.api.binary_types)
 
 # Browsers on other origins (a static site, Insomnia's web app) may call the API.
 cors = CORSConfig(allow_origin="*", allow_headers=["Content-Type", "X-Api-Key"], max_age=600)

@@ -1,4 +1,4 @@
-"""Where things are: the served model (in a checkout and inside the Lambda zip) and the repository.
+"""Where things are: the app folder, the served model and the repository.
 
 The Chalice app loads its model from ``chalicelib/model/model.onnx`` relative to the app folder:
 ``classify_api/`` in a checkout, ``/var/task`` on Lambda. The trainer publishes there, the bundler
@@ -13,10 +13,23 @@ from pathlib import Path, PurePosixPath
 APP_MODEL = PurePosixPath("chalicelib/model/model.onnx")
 MODEL_PATH_ENV = "SKYCLASS_MODEL_PATH"
 
-# In a checkout: the repository root (shared/ sits at its top level). Inside the Lambda zip this
-# is /var/task, where nothing below uses it.
+# The folder that holds shared/: the repository root in a checkout. The bundler vendors shared/
+# into the app folder's vendor/, which chalice copies to the zip's root: there it is /var/task.
 REPO = Path(__file__).resolve().parent.parent
-APP_DIR = REPO / "classify_api"
+
+
+def _app_dir(home: Path) -> Path:
+    """The Chalice app folder (the one holding app.py and chalicelib/), from where shared/ is."""
+    if (home / "app.py").is_file():
+        return home  # the deployment zip (or its unzipped copy): shared/ beside app.py
+    if home.name == "vendor":
+        return home.parent  # an app folder prepared by the bundler: <app>/vendor/shared
+    return home / "classify_api"  # a checkout
+
+
+# The one definition of the app folder: the trainer publishes into it, the bundler builds from it,
+# and chalicelib (which imports this vendored copy inside the zip) loads its model from it.
+APP_DIR = _app_dir(REPO)
 PUBLISHED_MODEL = APP_DIR / APP_MODEL
 
 

@@ -8,11 +8,14 @@ truncation and center-crop rounding, then /255 and ImageNet normalisation in flo
 Speed comes from two things. Only the pixels that survive the center crop are resampled (each output
 pixel depends only on its own filter window, so this changes nothing). And each pass is a handful of
 banded matrix products that BLAS computes exactly: in float64 every product of a uint8 pixel and a
-22-bit integer weight, and every sum of them, is an integer below 2**53. The horizontal pass, which
-reads every input pixel, runs in float32 (half the memory traffic) with each weight split into a
-high and a low part (``w = hi * 1024 + lo``): every partial sum then stays an integer below 2**24,
-exact in float32, and ``hi_sum * 1024 + lo_sum`` is Pillow's sum. Filters wider than 64 taps (a
-downscale beyond ~32x) would break that bound and use float64 instead.
+22-bit integer weight, and every sum of them, is an integer below 2**53. A horizontal pass with a
+wide filter (a large downscale: a big PNG, say; JPEGs are draft-decoded to at most about twice the
+resize) reads many input pixels per output and runs in float32 (half the memory traffic) with each
+weight split into a high and a low part (``w = hi * 1024 + lo``): every partial sum then stays an
+integer below 2**24, exact in float32, and ``hi_sum * 1024 + lo_sum`` is Pillow's sum. Filters wider
+than 64 taps (a downscale beyond ~32x) would break that bound and use float64 instead. Narrow
+filters (the usual photo) run in float64 in narrower blocks: fewer numpy calls per output, which is
+where their time went.
 """
 
 import math
@@ -26,12 +29,18 @@ _PRECISION_BITS = 22
 _HALF = float(1 << (_PRECISION_BITS - 1))
 _INV_ONE = 1.0 / (1 << _PRECISION_BITS)
 # Outputs computed per matrix product: each block's inputs span about this many filter widths.
-# Wider blocks multiply more zero weights, narrower ones make more (small) products; 8 was the
-# fastest measured for 300x300 to 12 MP inputs.
+# Wider blocks multiply more zero weights, narrower ones make more (small) products. Measured with
+# the bundle's numpy on one thread (scripts/bench.py's preprocess row): narrow filters (up to
+# _NARROW_TAPS taps, downscales below ~3.5x) are fastest in float64 blocks of 4 filter widths
+# (300x300: 0.76 vs 1.01 ms for float32 blocks of 8; 640x480: 1.28 vs 1.89 ms), wider ones in
+# split-float32 blocks of 8.
 _CHUNK_FILTERS = 8
+_NARROW_CHUNK_FILTERS = 4
+_NARROW_TAPS = 8
 # Rows per block of the horizontal pass: about 2 MB of float input, so the planar copy of a block
 # is still in cache when the products read it.
 _BLOCK_VALUES = 1 << 19
+_ONE_BLOCK_VALUES = 1 << 20
 # Split weights: lo < 2**10, so 64 taps of 255 * 1023 stay below 2**24 (float32's exact range).
 _SPLIT_BITS = 10
 _SPLIT_MAX_TAPS = 64
@@ -85,6 +94,11 @@ def _round_fixed(acc: np.ndarray) -> np.ndarray:
     return np.clip(acc, 0.0, 255.0, out=acc)
 
 
+def _narrow(in_size: int, out_size: int, start: int, stop: int) -> bool:
+    _, count, _ = _coefficients(in_size, out_size)
+    return int(count[start:stop].max()) <= _NARROW_TAPS
+
+
 @lru_cache(maxsize=64)
 def _bands(in_size: int, out_size: int, start: int, stop: int) -> tuple[_Band, ...]:
     """Outputs ``start..stop`` as dense weight blocks over contiguous input windows.
@@ -94,7 +108,8 @@ def _bands(in_size: int, out_size: int, start: int, stop: int) -> tuple[_Band, .
     """
     first, count, fixed = _coefficients(in_size, out_size)
     origin = int(first[start])
-    chunk = max(1, int(_CHUNK_FILTERS * int(count.max()) * out_size / in_size))
+    filters = _NARROW_CHUNK_FILTERS if _narrow(in_size, out_size, start, stop) else _CHUNK_FILTERS
+    chunk = max(1, int(filters * int(count.max()) * out_size / in_size))
     bands = []
     for lo in range(start, stop, chunk):
         hi = min(lo + chunk, stop)
@@ -111,9 +126,11 @@ def _bands(in_size: int, out_size: int, start: int, stop: int) -> tuple[_Band, .
 
 @lru_cache(maxsize=64)
 def _split_bands(in_size: int, out_size: int, start: int, stop: int) -> tuple[_Band, ...] | None:
-    """:func:`_bands` with float32 weights ``[hi | lo]`` side by side, or None if too wide."""
+    """:func:`_bands` with float32 weights ``[hi | lo]`` side by side, or None for a filter too
+    wide for float32 sums, or narrow enough that float64 is faster."""
     _, count, _ = _coefficients(in_size, out_size)
-    if int(count[start:stop].max()) > _SPLIT_MAX_TAPS:
+    taps = int(count[start:stop].max())
+    if taps > _SPLIT_MAX_TAPS or taps <= _NARROW_TAPS:
         return None
     split = []
     for a, b, j0, j1, weights in _bands(in_size, out_size, start, stop):
@@ -135,24 +152,32 @@ def _horizontal(
     region: np.ndarray, in_size: int, out_size: int, cols: tuple[int, int]
 ) -> np.ndarray:
     """uint8 ``(R, W, 3)`` window -> planar float64 ``(3, R, cols)``, rounded like Pillow."""
-    rows = region.shape[0]
+    rows, width = region.shape[0], cols[1] - cols[0]
     split = _split_bands(in_size, out_size, *cols)
     bands = split or _bands(in_size, out_size, *cols)
     dtype = np.float32 if split else np.float64
-    out = np.empty((3, rows, cols[1] - cols[0]), dtype=np.float64)
-    # Blocks of rows keep the uint8 -> float planar copy in cache for the products that read it.
-    step = max(16, _BLOCK_VALUES // (3 * region.shape[1]))
+    # Blocks of rows keep the uint8 -> float planar copy in cache for the products that read it. A
+    # narrow filter's window up to ~8 MB is one block, its products written straight into the
+    # output (300x300: 0.52 -> 0.41 ms); larger ones measured no faster that way.
+    if split is None and region.size <= _ONE_BLOCK_VALUES:
+        step = rows
+    else:
+        step = max(16, _BLOCK_VALUES // (3 * region.shape[1]))
+    out = np.empty((3, rows, width), dtype=np.float64)
     for r0 in range(0, rows, step):
         block = np.ascontiguousarray(region[r0 : r0 + step].transpose(2, 0, 1), dtype)
         n = block.shape[1]
         flat = block.reshape(3 * n, -1)
+        target = out.reshape(3 * rows, width) if n == rows else np.empty((3 * n, width))
         for a, b, j0, j1, weights in bands:
-            product = flat[:, a:b] @ weights
-            width = j1 - j0
             if split:
-                high = product[:, :width].astype(np.float64)
-                product = high * (1 << _SPLIT_BITS) + product[:, width:]
-            out[:, r0 : r0 + n, j0:j1] = product.reshape(3, n, width)
+                product = flat[:, a:b] @ weights
+                high = product[:, : j1 - j0].astype(np.float64)
+                target[:, j0:j1] = high * (1 << _SPLIT_BITS) + product[:, j1 - j0 :]
+            else:
+                np.matmul(flat[:, a:b], weights, out=target[:, j0:j1])
+        if n != rows:
+            out[:, r0 : r0 + n] = target.reshape(3, n, width)
     return _round_fixed(out)
 
 
@@ -198,10 +223,13 @@ def normalize(planar: np.ndarray, spec: PreprocessSpec = DEFAULT_SPEC) -> np.nda
     """Planar ``(3, H, W)`` values 0..255 -> float32 ``(1, 3, H, W)``, ImageNet-normalised.
 
     The same float32 operations in the same order as ``ToTensor`` (``x / 255``) and ``Normalize``
-    (``(x - mean) / std``), so the result is bit-identical to torchvision's.
+    (``(x - mean) / std``), so the result is bit-identical to torchvision's. The division reads
+    the pixels as they are and writes float32: for each of the 256 values, a float64 quotient
+    rounded to float32 is the float32 quotient (checked for all of them by the parity tests), and
+    it saves a pass.
     """
-    out = planar.astype(np.float32)[None]
-    np.divide(out, np.float32(255.0), out=out)
+    out = np.empty((1, *planar.shape), dtype=np.float32)
+    np.divide(planar, 255.0, out=out[0])
     np.subtract(out, np.asarray(spec.mean, dtype=np.float32)[:, None, None], out=out)
     np.divide(out, np.asarray(spec.std, dtype=np.float32)[:, None, None], out=out)
     return out

@@ -1,6 +1,5 @@
 """Helpers for the API tests: multipart bodies as clients build them, and a `chalice local` server.
-
-(No tests here; the file name keeps it inside the API tests' files.)
+(No tests here.)
 """
 
 import contextlib
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import IO
 
 from shared.paths import APP_DIR as API_DIR
+from shared.paths import REPO
 
 # (field name, filename or None, part Content-Type or None, data)
 FilePart = tuple[str, str | None, str | None, bytes]
@@ -63,6 +63,8 @@ def chalice_local(model_path: Path, timeout: float = 60.0) -> Iterator[str]:
     """Run `chalice local` in classify_api/ on a free loopback port; yields its base URL."""
     port = free_port()
     env = {**os.environ, "SKYCLASS_MODEL_PATH": str(model_path), "PYTHONUNBUFFERED": "1"}
+    # This checkout's shared/ first, whatever checkout the venv's editable install points at.
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     command = [str(Path(sys.executable).with_name("chalice")), "local", "--host", "127.0.0.1"]
     command += ["--port", str(port), "--no-autoreload"]
     # A file, not a pipe: a pipe nobody reads would block the server once its buffer fills.

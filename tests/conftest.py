@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from tests.imagegen import encode, synthetic_rgb
+from tests.model_support import DETAILS, REJECT_ALL, tiny_model, with_rejection
 
 
 @pytest.fixture(scope="session")
@@ -34,13 +35,7 @@ def exported_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return save_onnx(to_onnx_model(model, ModelContract(DEFAULT_LABELS, DEFAULT_SPEC, info)), path)
 
 
-# --- models with a rejection rule: "unknown" answers -------------------------------------------
-# Rules in the metadata as trainer.export writes them (shared.model_contract.Rejection).
-# Above every probability there is: every image is "unknown"; 0: every image is one of the classes.
-REJECT_ALL = 1.01
-DETAILS = {"auroc": 0.97, "val_in_class": 120, "val_negatives": 30, "fpr": 0.09}
-
-
+# --- models with a rejection rule: "unknown" answers ------------------------------------------
 @pytest.fixture(scope="session")
 def white_png() -> bytes:
     """All white: the ``known_score_model`` finds it one of its classes."""
@@ -55,24 +50,6 @@ def black_png() -> bytes:
     import numpy as np
 
     return encode(np.zeros((96, 128, 3), np.uint8), "PNG")
-
-
-def with_rejection(source: Path, path: Path, rejection: object, version: str) -> Path:
-    """The exported model at ``source`` written again at ``path`` with ``rejection`` (a
-    :class:`shared.model_contract.Rejection`) in its contract, as a current export carries it."""
-    import dataclasses
-
-    import onnx
-
-    from shared import ModelContract
-
-    proto = onnx.load(str(source))
-    contract = ModelContract.from_metadata({p.key: p.value for p in proto.metadata_props})
-    info = {**contract.info, "model_version": version}
-    contract = dataclasses.replace(contract, info=info, rejection=rejection)
-    onnx.helper.set_model_props(proto, contract.to_metadata())
-    onnx.save(proto, str(path))
-    return path
 
 
 @pytest.fixture(scope="session")
@@ -93,54 +70,6 @@ def accepting_model(exported_model: Path, tmp_path_factory: pytest.TempPathFacto
     rule = Rejection("max_probability", "max_probability", 0.0, 1.0, {})
     path = tmp_path_factory.mktemp("accepting-model") / "model.onnx"
     return with_rejection(exported_model, path, rule, "test-accept")
-
-
-def tiny_model(
-    path: Path, labels: tuple[str, ...], rejection: object, version: str, known_score: bool
-) -> Path:
-    """A real ONNX model built with ``onnx.helper``: ``probabilities`` = softmax of a random
-    linear map of the input (it moves with the pixels) and, with ``known_score``, a second output
-    ``known_score`` [N] = the mean of the normalised input (a white image about +2.4, a black one
-    about -2), with ``rejection`` in its metadata."""
-    import numpy as np
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    from shared import DEFAULT_SPEC, ModelContract
-
-    features = int(np.prod(DEFAULT_SPEC.input_shape))
-    weights = np.random.default_rng(1).normal(0, 0.004, (features, len(labels)))
-    nodes = [
-        helper.make_node("Flatten", ["input"], ["flat"], axis=1),
-        helper.make_node("MatMul", ["flat", "weights"], ["logits"]),
-        helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1),
-    ]
-    outputs = [
-        helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", len(labels)])
-    ]
-    if known_score:
-        nodes.append(
-            helper.make_node("ReduceMean", ["flat"], ["known_score"], axes=[1], keepdims=0)
-        )
-        outputs.append(helper.make_tensor_value_info("known_score", TensorProto.FLOAT, ["N"]))
-    graph = helper.make_graph(
-        nodes,
-        "tiny-model",
-        [
-            helper.make_tensor_value_info(
-                "input", TensorProto.FLOAT, ["N", *DEFAULT_SPEC.input_shape]
-            )
-        ],
-        outputs,
-        [numpy_helper.from_array(weights.astype(np.float32), "weights")],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
-    info = {"model_version": version, "run_id": version, "created": "2026-01-01T00:00:00Z"}
-    contract = ModelContract(labels, DEFAULT_SPEC, info, rejection=rejection)
-    helper.set_model_props(model, contract.to_metadata())
-    onnx.checker.check_model(model)
-    onnx.save(model, str(path))
-    return path
 
 
 @pytest.fixture(scope="session")

@@ -34,7 +34,7 @@ MAX_SECONDS = 2.0
 # this machine. A client may send any of them itself (a Content-Type ".PY" is quoted back as
 # '.py'), so echoes are told apart from leaks: see :func:`leaks`.
 _LEAK_MARKERS = ("Traceback", 'File "', ".py", str(ROOT), sys.prefix, "site-packages", "/work")
-# How messages quote a client's value (chalicelib.http.shown): a Python repr, maybe cut with "…".
+# How messages quote a client's value (chalicelib.errors.shown): a Python repr, maybe cut with "…".
 _QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
 # Every key of a classification answer (shared.predictor.Predictor builds them in one place).
 RESULT_KEYS = {

@@ -1,13 +1,13 @@
 """POST /classify, GET /health and GET / through chalice's test client, with real images, real
 Pillow decoding and real onnxruntime sessions: every accepted form, batches answered per file,
 every client error the API documents, the dev-server edges the app handles, and the request log.
-
-Issue 15's points are marked ``[n]`` where they are covered.
 """
 
 import base64
 import io
 import json
+import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,14 +17,26 @@ from chalice.test import Client
 from PIL import Image, ImageOps, features
 
 from app import app
-from chalicelib import uploads
+from chalicelib import limits, media_types
 from shared import DEFAULT_LABELS
 from shared.paths import REPO
 from tests.api_client import multipart_body
-from tests.imagegen import encode, synthetic_rgb
-from tests.robust_support import RESULT_KEYS
+from tests.api_support import (
+    assert_emf,
+    assert_entry_error,
+    assert_error,
+    assert_plain,
+    assert_result,
+    b64,
+    batch_of,
+    emf_metrics,
+    post,
+    post_json,
+    request_logs,
+)
+from tests.imagegen import STORED_AS, encode, exif_jpeg, iso_bmff, png_declaring, synthetic_rgb
+from tests.model_support import tiny_model
 from tests.robust_support import pixel_model as pixel_model
-from tests.test_decode import JARGON, STORED_AS, _iso_bmff, _png_declaring, exif_jpeg
 
 
 @pytest.fixture
@@ -40,93 +52,6 @@ def pixel_client(pixel_model: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
     monkeypatch.setenv("SKYCLASS_MODEL_PATH", str(pixel_model))
     with Client(app, stage_name="dev") as test_client:
         yield test_client
-
-
-def post(
-    client: Client,
-    body: bytes,
-    content_type: str | None,
-    path: str = "/classify",
-    headers: dict[str, str] | None = None,
-):
-    all_headers = dict(headers or {})
-    if content_type is not None:
-        all_headers["Content-Type"] = content_type
-    return client.http.post(path, headers=all_headers, body=body)
-
-
-def post_json(client: Client, document: Any, path: str = "/classify"):
-    return post(client, json.dumps(document).encode(), "application/json", path)
-
-
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
-
-
-def assert_result(
-    result: dict,
-    top: int | None = None,
-    version: str = "test-0",
-    known: bool = True,
-    reject: bool = True,
-    labels: tuple[str, ...] = DEFAULT_LABELS,
-) -> None:
-    """A classification: one of the classes (``known``), or "unknown" with its closest class
-    and every probability still given (``reject=False``: the closest class as the label)."""
-    assert set(result) == RESULT_KEYS, result
-    assert list(result["probabilities"]) == list(labels)  # labels from model metadata
-    assert sum(result["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
-    ranked = [item["probability"] for item in result["top"]]
-    assert len(ranked) == (len(labels) if top is None else top)
-    assert ranked == sorted(ranked, reverse=True)
-    assert result["known"] is known, result
-    assert result["closest"] == result["top"][0]["label"]
-    assert result["label"] == (result["closest"] if known or not reject else "unknown"), result
-    assert result["known_score"] is None or isinstance(result["known_score"], float)
-    assert result["confidence"] == max(result["probabilities"].values())
-    assert result["confidence"] == result["probabilities"][result["closest"]]
-    assert result["model"]["version"] == version
-    assert set(result["timing_ms"]) == {"decode", "preprocess", "inference"}
-    assert all(v >= 0 for v in result["timing_ms"].values())
-
-
-def assert_plain(message: str) -> str:
-    """A message for people: no Python or Pillow jargon, no traceback."""
-    assert message and "Traceback" not in message
-    assert not any(word in message for word in JARGON), message
-    return message
-
-
-def assert_error(response, status: int, code: str) -> dict:
-    assert response.status_code == status, response.body
-    body = json.loads(response.body)
-    assert set(body) == {"error", "message"}
-    assert body["error"] == code, body
-    assert_plain(body["message"])
-    assert response.headers["Content-Type"].startswith("application/json")
-    return body
-
-
-def assert_entry_error(entry: dict, code: str) -> str:
-    assert set(entry) == {"error", "message"} and entry["error"] == code, entry
-    return assert_plain(entry["message"])
-
-
-def batch_of(response, count: int, failed: int) -> Any:
-    assert response.status_code == 200, response.body
-    payload = json.loads(response.body)
-    assert set(payload) == {"count", "classified", "failed", "results"}
-    assert (payload["count"], payload["classified"], payload["failed"]) == (
-        count,
-        count - failed,
-        failed,
-    )
-    return payload["results"]
-
-
-def request_logs(capsys: pytest.CaptureFixture[str]) -> list[dict]:
-    """The JSON lines the handler wrote to stdout since the last call."""
-    return [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
 
 
 # --- accepted forms -------------------------------------------------------------------------
@@ -173,7 +98,7 @@ def test_multipart_part_without_filename_but_image_type_counts_as_file(
     assert_result(json.loads(response.body))
 
 
-def test_lf_only_multipart_is_accepted(pixel_client: Client, png_bytes: bytes):  # [7]
+def test_lf_only_multipart_is_accepted(pixel_client: Client, png_bytes: bytes):
     """Hand-written bodies (a heredoc, some scripts) use bare LF line breaks."""
     crlf, content_type = multipart_body(
         [("top", None, None, b"2"), ("file", "a.png", "image/png", png_bytes)], boundary="b"
@@ -185,7 +110,7 @@ def test_lf_only_multipart_is_accepted(pixel_client: Client, png_bytes: bytes): 
     assert_result(answers[1], top=2, version="pixel-1")
 
 
-# --- base64 in JSON [2] -------------------------------------------------------------------------
+# --- base64 in JSON -----------------------------------------------------------------------------
 
 
 def _base64_variants(data: bytes) -> dict[str, str]:
@@ -275,7 +200,7 @@ def test_a_url_where_bytes_belong_is_told_urls_are_not_fetched(
     assert "URLs are not fetched" in message
 
 
-# --- batches [1] ------------------------------------------------------------------------------
+# --- batches ----------------------------------------------------------------------------------
 
 
 def test_multipart_several_files_keyed_by_field_and_filename(
@@ -300,12 +225,12 @@ def test_multipart_several_files_keyed_by_field_and_filename(
 def test_a_bad_file_in_a_multipart_batch_keeps_every_good_answer(
     pixel_client: Client, jpeg_bytes: bytes, png_bytes: bytes
 ):
-    heic = _iso_bmff(b"heic", (b"mif1", b"heic"))
+    heic = iso_bmff(b"heic", (b"mif1", b"heic"))
     body, content_type = multipart_body(
         [
             ("file", "ok.jpg", "image/jpeg", jpeg_bytes),
             ("file", "notes.txt", "text/plain", b"hi"),
-            ("file", "bomb.png", "image/png", _png_declaring(30000, 30000)),
+            ("file", "bomb.png", "image/png", png_declaring(30000, 30000)),
             ("file", "cut.jpg", "image/jpeg", jpeg_bytes[: len(jpeg_bytes) // 2]),
             ("file", "IMG_0001.HEIC", "image/heic", heic),
             ("file", "ok.png", "image/png", png_bytes),
@@ -363,7 +288,7 @@ def test_json_batch_as_an_object_is_keyed_by_its_names(client: Client, png_bytes
         ({"images": []}, 400, "missing_image"),
         ({"images": {}}, 400, "missing_image"),
         ({"images": "abc"}, 400, "missing_image"),
-        ({"images": ["aGk="] * (uploads.MAX_FILES + 1)}, 413, "too_many_files"),
+        ({"images": ["aGk="] * (limits.MAX_FILES + 1)}, 413, "too_many_files"),
         ({"image": "aGk=", "images": ["aGk="]}, 400, "missing_image"),
     ],
 )
@@ -374,7 +299,7 @@ def test_malformed_json_batches_are_refused_whole(client: Client, document, stat
 def test_a_batch_over_its_time_budget_keeps_the_answers_it_has(
     client: Client, monkeypatch: pytest.MonkeyPatch, png_bytes: bytes
 ):
-    monkeypatch.setattr(uploads, "BATCH_SECONDS", 0.0)  # every image is "too slow"
+    monkeypatch.setattr(limits, "BATCH_SECONDS", 0.0)  # every image is "too slow"
     body, content_type = multipart_body(
         [("file", f"{i}.png", "image/png", png_bytes) for i in (1, 2, 3)]
     )
@@ -386,13 +311,39 @@ def test_a_batch_over_its_time_budget_keeps_the_answers_it_has(
     assert post(client, single, content_type).status_code == 200
 
 
-# --- top [6] ------------------------------------------------------------------------------------
+# --- top ----------------------------------------------------------------------------------------
 
 
 def test_top_from_the_query_string(client: Client, jpeg_bytes: bytes):
     assert_result(json.loads(post(client, jpeg_bytes, "image/jpeg", "/classify?top=2").body), top=2)
     assert_result(json.loads(post(client, jpeg_bytes, "image/jpeg", "/classify?top=99").body))
     assert_result(json.loads(post(client, jpeg_bytes, "image/jpeg", "/classify?top=").body))
+
+
+@pytest.mark.parametrize("top", ["4", "5", "1234567", "9" * 20, "9" * 5000, "0002"])
+def test_any_run_of_ascii_digits_is_a_top(
+    client: Client, capsys: pytest.CaptureFixture[str], jpeg_bytes: bytes, top: str
+):
+    """Above the label count, however many digits (more than Python's int() takes), top means
+    every label; leading zeros are just zeros. The log line says what was applied."""
+    request_logs(capsys)
+    answer = json.loads(post(client, jpeg_bytes, "image/jpeg", f"/classify?top={top}").body)
+    applied = min(int(top.lstrip("0")[:9]), len(DEFAULT_LABELS))
+    assert_result(answer, top=applied)
+    (line,) = request_logs(capsys)
+    assert line["top"] == applied
+
+
+def test_a_huge_top_means_every_label_in_the_body_too(client: Client, png_bytes: bytes):
+    for top in (10**30, "9" * 40):
+        assert_result(json.loads(post_json(client, {"image": b64(png_bytes), "top": top}).body))
+    body, content_type = multipart_body(
+        [("file", "a.png", "image/png", png_bytes), ("top", None, None, b"12345678901")]
+    )
+    assert_result(json.loads(post(client, body, content_type).body))
+    # The query string still wins over the body, a huge value included.
+    response = post_json(client, {"image": b64(png_bytes), "top": 1}, "/classify?top=" + "7" * 30)
+    assert_result(json.loads(response.body))
 
 
 def test_top_from_a_multipart_field_and_a_json_key(client: Client, png_bytes: bytes):
@@ -418,7 +369,8 @@ def test_the_query_string_top_wins_over_the_body(client: Client, png_bytes: byte
 
 
 @pytest.mark.parametrize(
-    "bad", ["0", "-1", "abc", "1.5", "%EF%BC%92", "%D9%A2", "+2", "%202", "2%20", "0x2", "1e1"]
+    "bad",
+    ["0", "000", "-1", "abc", "1.5", "%EF%BC%92", "%D9%A2", "+2", "%202", "2%20", "0x2", "1e1"],
 )
 def test_top_must_be_ascii_digits_in_the_query(client: Client, jpeg_bytes: bytes, bad: str):
     """Full-width "２" (%EF%BC%92) and Arabic-Indic "٢" (%D9%A2) are digits to int(), not here."""
@@ -436,7 +388,7 @@ def test_top_must_be_ascii_digits_in_the_body(client: Client, png_bytes: bytes, 
     assert_error(post(client, body, content_type), 400, "invalid_parameter")
 
 
-# --- images the decoder refuses or repairs [3] [4] [5] [9] --------------------------------------
+# --- images the decoder refuses or repairs ------------------------------------------------------
 
 
 def test_exif_orientations_answer_like_the_upright_photo(pixel_client: Client):
@@ -520,7 +472,7 @@ def test_not_an_image_is_400(client: Client):
 def test_too_many_pixels_is_413_with_our_one_limit(client: Client, form: str):
     """65000x65000 is beyond Pillow's own bomb limit too: its words must never reach a client."""
     for width in (8000, 65000):
-        data = _png_declaring(width, width)
+        data = png_declaring(width, width)
         body, content_type = {
             "raw": (data, "image/png"),
             "multipart": multipart_body([("file", "big.png", "image/png", data)]),
@@ -531,8 +483,8 @@ def test_too_many_pixels_is_413_with_our_one_limit(client: Client, form: str):
         assert "the limit is 50 megapixels" in message and "resize it" in message
 
 
-def test_heic_and_avif_are_415_saying_convert_to_jpeg(client: Client):  # [9]
-    heic = _iso_bmff(b"heic", (b"mif1", b"heic"))
+def test_heic_and_avif_are_415_saying_convert_to_jpeg(client: Client):
+    heic = iso_bmff(b"heic", (b"mif1", b"heic"))
     for content_type in ("application/octet-stream", "image/jpeg"):
         message = assert_error(post(client, heic, content_type), 415, "unsupported_image")[
             "message"
@@ -612,33 +564,33 @@ def test_unsupported_content_type_is_415_listing_the_supported(
         assert supported in message
 
 
-def test_long_client_values_are_cut_in_messages(client: Client, jpeg_bytes: bytes):  # [12]
+def test_long_client_values_are_cut_in_messages(client: Client, jpeg_bytes: bytes):
     long_type = "application/" + "x" * 5000
     message = assert_error(post(client, jpeg_bytes, long_type), 415, "unsupported_media_type")[
         "message"
     ]
     assert f"'{long_type[:40]}…'" in message and len(message) < 600
-    response = post(client, jpeg_bytes, "image/jpeg", "/classify?top=" + "9" * 3000)
+    response = post(client, jpeg_bytes, "image/jpeg", "/classify?top=" + "9" * 3000 + "x")
     message = assert_error(response, 400, "invalid_parameter")["message"]
     assert "…" in message and len(message) < 300
 
 
-def test_body_over_the_limit_is_413_saying_what_to_do(client: Client, jpeg_bytes: bytes):  # [8]
-    oversized = jpeg_bytes + bytes(uploads.MAX_BODY_BYTES + 1 - len(jpeg_bytes))
+def test_body_over_the_limit_is_413_saying_what_to_do(client: Client, jpeg_bytes: bytes):
+    oversized = jpeg_bytes + bytes(limits.MAX_BODY_BYTES + 1 - len(jpeg_bytes))
     message = assert_error(post(client, oversized, "image/jpeg"), 413, "payload_too_large")[
         "message"
     ]
     assert "the limit is 4,500,000 bytes" in message and "resize or compress" in message
-    as_json = json.dumps({"image": "A" * uploads.MAX_BODY_BYTES}).encode()
+    as_json = json.dumps({"image": "A" * limits.MAX_BODY_BYTES}).encode()
     message = assert_error(post(client, as_json, "application/json"), 413, "payload_too_large")[
         "message"
     ]
     assert "base64" in message
-    at_limit = jpeg_bytes + bytes(uploads.MAX_BODY_BYTES - len(jpeg_bytes))  # trailing bytes are ok
+    at_limit = jpeg_bytes + bytes(limits.MAX_BODY_BYTES - len(jpeg_bytes))  # trailing bytes are ok
     assert post(client, at_limit, "image/jpeg").status_code == 200
 
 
-def test_the_docs_give_the_one_byte_limit():  # [8]
+def test_the_docs_give_the_one_byte_limit():
     for path in (REPO / "docs" / "api.md", REPO / "README.md"):
         text = path.read_text(encoding="utf-8")
         for vague in ("4.4 MB", "about 4.5", "~4.5", "4.5MB"):
@@ -647,12 +599,12 @@ def test_the_docs_give_the_one_byte_limit():  # [8]
 
 
 def test_too_many_files_is_413(client: Client, png_bytes: bytes):
-    parts = [("file", f"{i}.png", "image/png", png_bytes) for i in range(uploads.MAX_FILES + 1)]
+    parts = [("file", f"{i}.png", "image/png", png_bytes) for i in range(limits.MAX_FILES + 1)]
     body, content_type = multipart_body(parts)
     assert_error(post(client, body, content_type), 413, "too_many_files")
 
 
-# --- dev-server edges the app can answer itself [10] (over real HTTP: test_local_server.py) ----
+# --- dev-server edges the app can answer itself (over real HTTP: test_local_server.py) --------
 
 
 @pytest.mark.parametrize("path", ["/", "/health"])
@@ -699,27 +651,51 @@ def test_an_unread_chunked_body_is_411_and_closes_the_connection(client: Client)
     assert response.headers["Connection"] == "close"
 
 
-# --- the request log (issue 14, item 4) ----------------------------------------------------------
+@pytest.mark.parametrize("value", ["abc", "5, 5", "+5", "-1", "0x10", "1e3", "５"])
+def test_a_malformed_content_length_is_400(client: Client, jpeg_bytes: bytes, value: str):
+    response = post(client, jpeg_bytes, "image/jpeg", headers={"Content-Length": value})
+    message = assert_error(response, 400, "invalid_content_length")["message"]
+    assert "digits 0-9" in message
 
 
-def _assert_emf(line: dict) -> None:
-    """CloudWatch Embedded Metric Format: every metric and dimension it names is a root member."""
-    meta = line["_aws"]
-    assert isinstance(meta["Timestamp"], int) and meta["Timestamp"] > 1_600_000_000_000
-    for directive in meta["CloudWatchMetrics"]:
-        assert directive["Namespace"] == "skyclass"
-        for dimension_set in directive["Dimensions"]:
-            assert all(isinstance(line[key], str) for key in dimension_set)
-        for metric in directive["Metrics"]:
-            assert isinstance(line[metric["Name"]], int | float), metric
-
-
-def _metrics(line: dict) -> dict[str, tuple[str, ...]]:
+def _gateway_event(body: bytes, content_lengths: list[str]) -> dict:
+    """An API Gateway proxy event whose request carried these Content-Length headers."""
+    headers = {"Content-Type": ["image/jpeg"], "Content-Length": content_lengths}
     return {
-        metric["Name"]: tuple(directive["Dimensions"][0])
-        for directive in line["_aws"]["CloudWatchMetrics"]
-        for metric in directive["Metrics"]
+        "resource": "/classify",
+        "path": "/classify",
+        "httpMethod": "POST",
+        "headers": {name: values[-1] for name, values in headers.items()},
+        "multiValueHeaders": headers,
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": {"resourcePath": "/classify", "httpMethod": "POST", "stage": "api"},
+        "body": base64.b64encode(body).decode(),
+        "isBase64Encoded": True,
     }
+
+
+@pytest.mark.parametrize("repeated", [["same", "same"], ["same", "other"], ["same", "same", "x"]])
+def test_repeated_content_length_headers_are_400(
+    exported_model: Path, monkeypatch: pytest.MonkeyPatch, jpeg_bytes: bytes, repeated: list
+):
+    """What API Gateway hands Lambda: every value of a repeated header in multiValueHeaders.
+    Equal or not, two Content-Lengths are the shape of request smuggling: refused."""
+    monkeypatch.setenv("SKYCLASS_MODEL_PATH", str(exported_model))
+    size = str(len(jpeg_bytes))
+    values = [{"same": size, "other": "10", "x": "abc"}[v] for v in repeated]
+    response = app(_gateway_event(jpeg_bytes, values), None)
+    assert response["statusCode"] == 400, response
+    body = json.loads(response["body"])
+    assert body["error"] == "invalid_content_length"
+    assert f"{len(values)} Content-Length headers" in assert_plain(body["message"])
+    single = app(_gateway_event(jpeg_bytes, [size]), None)
+    assert single["statusCode"] == 200, single
+
+
+# --- the request log --------------------------------------------------------------------------
 
 
 def test_one_json_log_line_per_request_with_emf_metrics(
@@ -747,8 +723,8 @@ def test_one_json_log_line_per_request_with_emf_metrics(
     assert line["model_version"] == "test-0"
     assert {"read", "model", "decode", "preprocess", "inference"} <= set(line["phases_ms"])
     assert line["latency_ms"] >= sum(result["timing_ms"].values()) - 0.1
-    _assert_emf(line)
-    assert _metrics(line) == {
+    assert_emf(line)
+    assert emf_metrics(line) == {
         "Latency": ("Route",),
         "Requests": ("Route",),
         "Unknown": ("Route",),
@@ -783,16 +759,16 @@ def test_the_log_line_of_an_error_and_of_a_batch_names_no_file(
         "empty_body",
         "empty_body",
     )
-    assert _metrics(error_line)["Errors"] == ("ErrorCode",) and error_line["Errors"] == 1
+    assert emf_metrics(error_line)["Errors"] == ("ErrorCode",) and error_line["Errors"] == 1
     assert error_line["model_version"] == "test-0"
     assert "label" not in error_line
-    _assert_emf(error_line)
+    assert_emf(error_line)
     assert batch_line["status"] == 200 and batch_line["files"] == 3
     label = json.loads(post(client, png_bytes, "image/png").body)["label"]
     assert batch_line["labels"] == {label: 2} and batch_line["errors"] == {"invalid_image": 1}
     assert (batch_line["Label"], batch_line["Classifications"]) == (label, 2)
     assert (batch_line["ErrorCode"], batch_line["Errors"]) == ("invalid_image", 1)
-    _assert_emf(batch_line)
+    assert_emf(batch_line)
     for line in (error_line, batch_line):
         text = json.dumps(line)
         assert secret not in text and b64(png_bytes)[:40] not in text
@@ -813,21 +789,48 @@ def test_every_route_logs_its_line(client: Client, capsys: pytest.CaptureFixture
     ]
     assert lines[0]["model_version"] == "test-0"
     for line in lines:
-        _assert_emf(line)
+        assert_emf(line)
 
 
 # --- model availability -------------------------------------------------------------------------
 
 
-def test_missing_model_is_503_with_the_fix(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jpeg_bytes: bytes
+def test_a_missing_model_is_503_naming_the_variable_and_the_publish_command(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    jpeg_bytes: bytes,
 ):
-    monkeypatch.setenv("SKYCLASS_MODEL_PATH", str(tmp_path / "nowhere" / "model.onnx"))
+    """SKYCLASS_MODEL_PATH set to nothing: the answer names the variable and the command, the
+    path it tried goes to the log only."""
+    missing = tmp_path / "nowhere" / "model.onnx"
+    monkeypatch.setenv("SKYCLASS_MODEL_PATH", str(missing))
     with Client(app, stage_name="dev") as c:
         for response in (c.http.get("/health"), post(c, jpeg_bytes, "image/jpeg")):
-            body = assert_error(response, 503, "model_unavailable")
-            assert "python -m trainer.export RUN_DIR --publish" in body["message"]
+            message = assert_error(response, 503, "model_unavailable")["message"]
+            assert "SKYCLASS_MODEL_PATH names a model file that does not exist" in message
+            assert "`python -m trainer.export RUN_DIR --publish`" in message
             assert str(tmp_path) not in response.body.decode()
+    assert str(missing) in caplog.text
+
+
+def test_no_published_model_is_503_naming_the_command_and_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jpeg_bytes: bytes
+):
+    """No SKYCLASS_MODEL_PATH and nothing published (the app folder's model file missing)."""
+    from chalicelib import model_store
+
+    monkeypatch.delenv("SKYCLASS_MODEL_PATH", raising=False)
+    monkeypatch.setattr(model_store, "served_model_path", lambda: tmp_path / "model.onnx")
+    monkeypatch.setattr(model_store, "_loaded", None)
+    with Client(app, stage_name="dev") as c:
+        message = assert_error(post(c, jpeg_bytes, "image/jpeg"), 503, "model_unavailable")[
+            "message"
+        ]
+    assert message == (
+        "no model has been published: run `python -m trainer.export RUN_DIR --publish` and "
+        "redeploy, or set SKYCLASS_MODEL_PATH to an exported model.onnx"
+    )
 
 
 def test_broken_model_is_503_without_paths(
@@ -838,7 +841,9 @@ def test_broken_model_is_503_without_paths(
     monkeypatch.setenv("SKYCLASS_MODEL_PATH", str(broken))
     with Client(app, stage_name="dev") as c:
         response = post(c, jpeg_bytes, "image/jpeg")
-    assert_error(response, 503, "model_unavailable")
+    message = assert_error(response, 503, "model_unavailable")["message"]
+    assert message.startswith("the model SKYCLASS_MODEL_PATH names cannot be loaded")
+    assert "`python -m trainer.export RUN_DIR --publish`" in message
     assert str(tmp_path) not in response.body.decode()
 
 
@@ -854,12 +859,58 @@ def test_health_reports_model_labels_limits_and_formats(client: Client):
     assert body["model"]["version"] == "test-0"
     assert body["limits"] == {
         "max_body_bytes": 4_500_000,
-        "max_files": uploads.MAX_FILES,
+        "max_files": limits.MAX_FILES,
         "max_pixels": 50_000_000,
     }
     assert body["formats"] == ["JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF"]
-    # The upload page's list (chalicelib.uploads, free of Pillow) is the decoder's.
-    assert [name.upper() for name, _, _ in uploads.FORMATS] == body["formats"]
+    # The upload page's list (chalicelib.media_types, free of Pillow) is the decoder's.
+    assert [name.upper() for name, _, _ in media_types.FORMATS] == body["formats"]
+
+
+HEALTH_DOC = REPO / "docs" / "api.md"
+HEALTH_BLOCK = re.compile(
+    r"(<!-- health-example: start -->\n```json\n)(.*?)(\n```\n<!-- health-example: end -->)",
+    re.DOTALL,
+)
+
+
+def _shape(value: Any, key: str = "") -> Any:
+    """The JSON shape of ``value``: keys and nesting, and each leaf's type (a number is a
+    number). The rule's ``details`` are the trainer's free-form figures: only their type."""
+    if isinstance(value, dict):
+        return "object" if key == "details" else {k: _shape(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shape(item) for item in value[:1]]
+    if isinstance(value, bool) or value is None:
+        return repr(value) if value is None else "bool"
+    return "number" if isinstance(value, int | float) else type(value).__name__
+
+
+def test_health_example_in_the_docs_is_a_real_answer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """docs/api.md's /health example has the shape of a real answer, and the same limits,
+    formats and preprocessing; SKYCLASS_WRITE_DOCS=1 writes a fresh one first."""
+    from shared.model_contract import Rejection
+
+    details = {"auroc": 0.991, "fpr": 0.0625, "val_in_class": 412, "val_negatives": 160}
+    rule = Rejection("background_class", "known_score", 0.5, 0.95, details)
+    model = tiny_model(tmp_path / "m.onnx", DEFAULT_LABELS, rule, "20261201-101500", True)
+    monkeypatch.setenv("SKYCLASS_MODEL_PATH", str(model))
+    with Client(app, stage_name="dev") as c:
+        real = json.loads(c.http.get("/health").body)
+    text = HEALTH_DOC.read_text(encoding="utf-8")
+    if os.environ.get("SKYCLASS_WRITE_DOCS"):
+        fresh = json.dumps(real, indent=2, ensure_ascii=False)
+        text = HEALTH_BLOCK.sub(lambda m: m.group(1) + fresh + m.group(3), text)
+        HEALTH_DOC.write_text(text, encoding="utf-8")
+    block = HEALTH_BLOCK.search(text)
+    assert block, "docs/api.md lost its health-example markers"
+    documented = json.loads(block.group(2))
+    assert _shape(documented) == _shape(real), "the /health example no longer matches the app"
+    for key in ("labels", "preprocess", "limits", "accepts", "formats", "status"):
+        assert documented[key] == real[key], key
+    assert documented["rejection_note"] == real["rejection_note"]
 
 
 def test_page_is_self_contained_html_with_the_limits_filled_in(client: Client):

@@ -1,4 +1,4 @@
-"""Open set (issue 13, API half): every answer says whether the image is one of the model's
+"""Open set, the API's half: every answer says whether the image is one of the model's
 classes; "unknown" answers for raw, multipart, JSON and batch requests, ``reject`` in the query,
 a multipart field or a JSON key (the query wins), /health's rejection block, older exports
 without a rule, and the request log counting unknown answers.
@@ -19,19 +19,19 @@ from chalice.test import Client
 from app import app
 from shared.model_contract import Rejection
 from tests.api_client import multipart_body
-from tests.conftest import DETAILS, REJECT_ALL, with_rejection
-from tests.test_api import (
-    _assert_emf,
-    _metrics,
+from tests.api_support import (
+    assert_emf,
     assert_entry_error,
     assert_error,
     assert_result,
     b64,
     batch_of,
+    emf_metrics,
     post,
     post_json,
     request_logs,
 )
+from tests.model_support import DETAILS, REJECT_ALL, with_rejection
 
 Serve = Callable[[Path], Client]
 
@@ -324,8 +324,8 @@ def test_the_log_line_counts_unknown_answers(
         assert line["confidence"] == answer["confidence"]
         assert (line["Label"], line["Classifications"], line["Unknown"]) == ("unknown", 1, 1)
         assert line["labels"] == {"unknown": 1}
-        _assert_emf(line)
-        assert _metrics(line)["Unknown"] == ("Route",)
+        assert_emf(line)
+        assert emf_metrics(line)["Unknown"] == ("Route",)
     client = serve(known_score_model)
     client.http.get("/health")
     request_logs(capsys)
@@ -351,7 +351,7 @@ def test_the_log_line_counts_unknown_answers(
         2,
     )
     assert "known" not in batch_line and "label" not in batch_line  # single-image fields
-    _assert_emf(batch_line)
+    assert_emf(batch_line)
 
 
 def test_a_refused_request_logs_no_unknown_metric(
@@ -364,5 +364,5 @@ def test_a_refused_request_logs_no_unknown_metric(
     )
     (line,) = request_logs(capsys)
     assert line["error"] == "invalid_parameter" and "Unknown" not in line and "known" not in line
-    assert "Unknown" not in _metrics(line)
-    _assert_emf(line)
+    assert "Unknown" not in emf_metrics(line)
+    assert_emf(line)

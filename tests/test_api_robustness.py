@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app import app
-from chalicelib.http import guarded
+from chalicelib.guard import guarded
 from tests.api_client import API_DIR, multipart_body
 
 CONTENT_TYPES = [

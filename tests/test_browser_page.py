@@ -1,7 +1,8 @@
 """GET / in a real headless Chromium: pick an image, drop an image, see the label and the bars;
 the accepted formats and the size limit are listed, the picker offers only those formats, and a
-file the server would refuse is stopped before upload (issue 15, point 11); an image the model
-finds none of its classes reads "None of the four classes (closest: ...)" with its bars (issue 13).
+file the server would refuse is stopped before upload, and the previous photo's preview goes with
+it; an image the model finds none of its classes reads "None of the four classes (closest: ...)"
+with its bars.
 
 Needs Debian's `chromium` (scripts/setup installs it when run as root) and the `playwright`
 Python package from requirements-dev.txt; the test skips, saying which is missing, without them.
@@ -175,7 +176,33 @@ def test_files_the_server_would_refuse_are_stopped_before_upload(
     assert sent == []  # refused in the page: nothing was uploaded
 
 
-# --- open set (issue 13) ------------------------------------------------------------------------
+def _preview_shown(page: Any) -> bool:
+    return page.eval_on_selector(
+        "#preview", "img => img.style.display !== 'none' && img.hasAttribute('src')"
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "mime", "data"),
+    [("notes.txt", "text/plain", b"hello"), ("broken.jpg", "image/jpeg", b"hello")],
+    ids=["refused-by-the-page", "refused-by-the-server"],
+)
+def test_a_refused_file_clears_the_previous_preview(
+    page: Any, png_bytes: bytes, name: str, mime: str, data: bytes
+):
+    page.set_input_files(
+        "#file", files=[{"name": "drone.png", "mimeType": "image/png", "buffer": png_bytes}]
+    )
+    _assert_shows_result(page, "drone.png")
+    assert _preview_shown(page)
+    page.set_input_files("#file", files=[{"name": name, "mimeType": mime, "buffer": data}])
+    page.wait_for_function("document.getElementById('error').textContent !== ''")
+    assert name in page.inner_text("#error")
+    assert not _preview_shown(page)
+    assert page.is_hidden("#result")
+
+
+# --- open set -----------------------------------------------------------------------------------
 
 
 def _pick(page: Any, name: str, data: bytes) -> None:

@@ -15,6 +15,7 @@ import pytest
 
 from bundler.build import Bundle, build, set_stage_architecture
 from bundler.elf import elf_files_in_zip
+from bundler.emulator import interpreter_for
 from bundler.package import offline_env
 from bundler.probe import proxy_event
 from bundler.runtime import DEPLOY_VENV, GLIBC, GLIBCXX, Target, deploy_target
@@ -275,5 +276,5 @@ def test_arm64_bundle_holds_only_aarch64_libraries(arm64_bundle: Bundle) -> None
     stamp = json.loads(arm64_bundle.app_dir.joinpath("vendor", "skyclass_bundle.json").read_text())
     assert stamp["architecture"] == "arm64"
     # Where an emulated aarch64 Python is set up (python -m bundler.emulator) the build ran it.
-    emulated = Target(arm64_bundle.target.python, "arm64").interpreter() is not None
+    emulated = interpreter_for(Target(arm64_bundle.target.python, "arm64")) is not None
     assert arm64_bundle.ran_under.endswith("(emulated)") == emulated, arm64_bundle.ran_under

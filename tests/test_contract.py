@@ -173,7 +173,7 @@ def test_predictor_refuses_a_known_score_rule_without_that_output(
     exported_model, tmp_path, known_score_model, black_png
 ):
     from shared.predictor import Predictor
-    from tests.conftest import with_rejection
+    from tests.model_support import with_rejection
 
     path = with_rejection(exported_model, tmp_path / "model.onnx", RULE, "no-score")
     with pytest.raises(ContractError, match="reads an output 'known_score' it does not have"):

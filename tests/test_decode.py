@@ -2,10 +2,8 @@
 messages that say what to do."""
 
 import io
-import struct
 import time
 import tracemalloc
-import zlib
 
 import numpy as np
 import pytest
@@ -18,31 +16,15 @@ from shared.decode import (
     UnsupportedFormatError,
     decode,
 )
-from tests.imagegen import encode, synthetic_rgb
-
-# Words from Python or Pillow internals that a message for people must never contain.
-JARGON = ("OSError", "SyntaxError", "Error)", "decompression bomb", "DOS attack", "178956970")
-
-# How each EXIF orientation stores an upright picture: the inverse of the transpose that shows it.
-STORED_AS = {
-    1: None,
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_90,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_270,
-}
-
-
-def exif_jpeg(upright: Image.Image, orientation: int, **options: object) -> bytes:
-    """``upright`` stored as a camera would with EXIF ``orientation``: pixels turned, tag set."""
-    turn = STORED_AS[orientation]
-    stored = upright if turn is None else upright.transpose(turn)
-    exif = Image.Exif()
-    exif[0x0112] = orientation
-    return _save(stored, "JPEG", exif=exif.tobytes(), **options)
+from tests.api_support import JARGON
+from tests.imagegen import (
+    encode,
+    exif_jpeg,
+    iso_bmff,
+    jpeg_declaring,
+    png_declaring,
+    synthetic_rgb,
+)
 
 
 def _save(img: Image.Image, fmt: str, **options: object) -> bytes:
@@ -193,28 +175,9 @@ def test_orientation_in_a_png_is_applied_after_the_pixel_check():
     np.testing.assert_array_equal(out, np.rot90(rgb, k=-1))
 
 
-def _png_declaring(width: int, height: int) -> bytes:
-    """A tiny PNG whose header claims ``width`` x ``height`` (a decompression bomb's shape)."""
-    raw = zlib.compress(b"\x00" * 64)
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        crc = zlib.crc32(kind + body) & 0xFFFFFFFF
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", raw) + chunk(b"IEND", b"")
-
-
-def _jpeg_declaring(width: int, height: int) -> bytes:
-    data = bytearray(encode(synthetic_rgb(16, 16, seed=7), "JPEG"))
-    sof = data.index(b"\xff\xc0")
-    struct.pack_into(">HH", data, sof + 5, height, width)
-    return bytes(data)
-
-
 @pytest.mark.parametrize(
     "data",
-    [_png_declaring(30000, 30000), _png_declaring(65000, 65000), _jpeg_declaring(65000, 65000)],
+    [png_declaring(30000, 30000), png_declaring(65000, 65000), jpeg_declaring(65000, 65000)],
     ids=["png-30000x30000", "png-65000x65000", "jpeg-65000x65000"],
 )
 def test_decompression_bombs_are_refused_fast_without_allocating(data):
@@ -237,7 +200,7 @@ def test_decompression_bombs_are_refused_fast_without_allocating(data):
 def test_a_large_jpeg_that_draft_scales_under_the_limit_is_not_refused_by_pillow():
     """Pillow alone refuses above ~179 MP before any scaling; ours counts the decoded pixels."""
     # 192 MP declared: decoded at 1/8 (2000x1500); the missing pixel data decodes gray.
-    assert decode(_jpeg_declaring(16000, 12000)).shape == (1500, 2000, 3)
+    assert decode(jpeg_declaring(16000, 12000)).shape == (1500, 2000, 3)
 
 
 def test_pixel_limit_is_explicit_and_configurable():
@@ -302,17 +265,12 @@ def test_a_jpeg_cut_after_a_marker_segment_is_refused():
         decode(data[: tables + 30])
 
 
-def _iso_bmff(major: bytes, compatible: tuple[bytes, ...] = ()) -> bytes:
-    box = b"ftyp" + major + b"\x00\x00\x00\x00" + b"".join(compatible)
-    return (len(box) + 4).to_bytes(4, "big") + box + b"\x00\x00\x00\x08mdat"
-
-
 @pytest.mark.parametrize(
     ("data", "named"),
     [
-        (_iso_bmff(b"heic", (b"mif1", b"heic")), "HEIC"),
-        (_iso_bmff(b"mif1", (b"mif1", b"heix")), "HEIC"),
-        (_iso_bmff(b"avif", (b"avif", b"mif1")), "AVIF"),
+        (iso_bmff(b"heic", (b"mif1", b"heic")), "HEIC"),
+        (iso_bmff(b"mif1", (b"mif1", b"heix")), "HEIC"),
+        (iso_bmff(b"avif", (b"avif", b"mif1")), "AVIF"),
     ],
     ids=["heic", "heif-mif1", "avif"],
 )

@@ -15,7 +15,7 @@ import pytest
 
 from bundler.build import Bundle
 from bundler.runtime import DEPLOY_VENV
-from chalicelib import uploads
+from chalicelib import media_types
 from tests.api_client import free_port
 from tests.bundle_support import build_packaged
 from tests.moto_server import aws_env, moto_server
@@ -67,7 +67,7 @@ def test_chalice_deploy_and_delete_against_moto(bundle: Bundle, tmp_path: Path) 
 
         api = apigateway.get_rest_api(restApiId=resources["rest_api"]["rest_api_id"])
         assert api["name"] == "skyclass"
-        assert set(uploads.RAW_TYPES) | {uploads.MULTIPART} <= set(api["binaryMediaTypes"])
+        assert set(media_types.RAW_TYPES) | {media_types.MULTIPART} <= set(api["binaryMediaTypes"])
         paths = {r["path"] for r in apigateway.get_resources(restApiId=api["id"])["items"]}
         assert {"/", "/classify", "/health"} <= paths
         stages = apigateway.get_stages(restApiId=api["id"])["item"]

@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib.uploads import MultipartError
-from chalicelib.uploads import parse_multipart as parse
+from chalicelib.multipart import MultipartError
+from chalicelib.multipart import parse_multipart as parse
 from tests.api_client import multipart_body
 
 # What `curl -F file=@a.jpg -F name=x` sends (boundary and layout copied from curl 8).

@@ -10,7 +10,13 @@ from torchvision import transforms
 
 from shared import DEFAULT_SPEC, PreprocessSpec
 from shared.decode import decode
-from shared.preprocess import crop_offsets, preprocess, resize_and_crop, resized_size
+from shared.preprocess import (
+    crop_offsets,
+    normalize,
+    preprocess,
+    resize_and_crop,
+    resized_size,
+)
 from tests.imagegen import encode, synthetic_rgb
 from trainer.data.images import torchvision_eval
 
@@ -91,6 +97,19 @@ def test_full_tensor_matches_torchvision_eval_transform(width, height):
     theirs = TORCH_EVAL(Image.fromarray(rgb)).unsqueeze(0).numpy()
     assert ours.dtype == np.float32 and ours.shape == (1, 3, 224, 224)
     np.testing.assert_array_equal(ours, theirs)
+
+
+def test_normalisation_matches_torchvision_for_every_pixel_value():
+    """All 256 values in every channel, from float64 planes (the resize's output) and from uint8
+    ones (the trainer's prepared images): bit for bit ToTensor + Normalize."""
+    values = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    rgb = np.stack([values, values.T, values[::-1]], axis=-1)
+    theirs = TORCH_EVAL.transforms[-1](TORCH_EVAL.transforms[-2](Image.fromarray(rgb))).numpy()
+    planes = np.ascontiguousarray(rgb.transpose(2, 0, 1))
+    for planar in (planes, planes.astype(np.float64)):
+        ours = normalize(planar)[0]
+        assert ours.dtype == np.float32
+        np.testing.assert_array_equal(ours.view(np.uint32), theirs.view(np.uint32))
 
 
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG"])

@@ -11,6 +11,7 @@ import tracemalloc
 import pytest
 
 from shared.decode import MAX_PIXELS
+from tests.imagegen import jpeg_declaring
 from tests.robust_support import (
     check_reply,
     classify,
@@ -21,7 +22,6 @@ from tests.robust_support import (
     reset_peak_rss,
 )
 from tests.robust_support import served_model as served_model
-from tests.test_decode import _jpeg_declaring
 
 pytestmark = pytest.mark.usefixtures("served_model")
 
@@ -31,7 +31,7 @@ MAX_PEAK_GROWTH_BYTES = 64 * 2**20
 
 BOMBS = {
     "png-30000x30000": (png_bomb, "image/png", 30000 * 30000),
-    "jpeg-65000x65000": (lambda: _jpeg_declaring(65000, 65000), "image/jpeg", 65000 * 65000),
+    "jpeg-65000x65000": (lambda: jpeg_declaring(65000, 65000), "image/jpeg", 65000 * 65000),
 }
 
 

@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from chalicelib import uploads
+from chalicelib import limits
 from tests.api_client import API_DIR, multipart_body
 from tests.imagegen import encode, synthetic_rgb
 from tests.robust_support import ROOT, check_reply, classify, leaks, png_bomb
@@ -179,7 +179,7 @@ def test_hostile_filenames_are_only_keys_and_never_touch_the_file_system(tmp_pat
         f"{marker}-\u202etxt.png",  # right-to-left override: not printable, dropped
         f"C:{marker}-drive",
     ]
-    assert len(hostile) <= uploads.MAX_FILES
+    assert len(hostile) <= limits.MAX_FILES
     body, content_type = multipart_body([("file", name, "image/png", PNG) for name in hostile])
     with audit().recording() as events:
         reply = classify(body, content_type)
@@ -221,7 +221,7 @@ def _every_client_error() -> dict[str, tuple[bytes | str, str | None, dict[str, 
         "invalid_image": (b"not an image", "image/png", None),
         "truncated": (PNG[:60], "image/png", None),
         "image_too_large": (png_bomb(), "image/png", None),
-        "payload_too_large": (bytes(uploads.MAX_BODY_BYTES + 1), "image/png", None),
+        "payload_too_large": (bytes(limits.MAX_BODY_BYTES + 1), "image/png", None),
         "unsupported_media_type": (PNG, "text/html", None),
         "invalid_multipart": (b"--x\r\n", "multipart/form-data; boundary=y", None),
         "no_file": (*multipart_body([("note", None, None, b"hi")]), None),

@@ -1,7 +1,15 @@
 """The skyclass service logic behind ``app.py``'s routes, in the order a request meets it:
-``handlers`` (what each route does), ``uploads`` (limits, media types, multipart, bodies),
-``model_store`` (the predictor), ``http`` (errors, responses, the guard) and ``page`` (the upload
-page); ``packaging`` stops ``chalice deploy`` from shipping a bundle that cannot run.
+
+- ``handlers``: what each route does; ``guard`` wraps every view (errors to JSON, one log line);
+- ``framing``: one well-formed Content-Length, or chunks the server read;
+- ``parameters``: ``top`` and ``reject``;
+- ``uploads``: a body becomes images, through ``media_types``, ``limits``, ``multipart``,
+  ``base64_images``, ``urls`` (a URL where bytes belong) and ``batch_keys``;
+- ``model_store``: the one predictor per container; ``health``: /health's document;
+- ``errors``, ``responses``: what a client gets back; ``request_log`` + ``emf``: what the
+  operator gets (one JSON line with CloudWatch metrics);
+- ``page``: the upload page; ``thread_safe_app``: the app class;
+- ``packaging``: stops ``chalice deploy`` from shipping a bundle that cannot run.
 
 Only the standard library, numpy, Pillow, onnxruntime, ``shared`` and chalice's runtime are
 imported here: the Lambda bundle carries nothing else.

@@ -9,9 +9,7 @@ importable (the bundle vendors it).
 
 import json
 import sys
-from pathlib import Path
 
-APP_DIR = Path(__file__).resolve().parent.parent
 _COMMANDS = ("deploy", "package")
 _FIX = "run scripts/deploy (it builds the bundle and deploys from .venv-deploy)"
 
@@ -33,7 +31,7 @@ def packaging_problem(stage: str) -> str | None:
     if sys.version_info < (3, 12):
         return f"Lambda no longer accepts python{python} functions; {_FIX}"
     try:
-        from shared.paths import APP_MODEL, VENDOR_STAMP, stage_architecture
+        from shared.paths import APP_DIR, APP_MODEL, VENDOR_STAMP, stage_architecture
     except ImportError:
         return f"vendor/ holds no bundle built by scripts/build_bundle; {_FIX}"
     try:
