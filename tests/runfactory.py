@@ -21,7 +21,6 @@ from tests.imagegen import encode, synthetic_rgb
 from trainer.data.manifest import Item, Manifest
 from trainer.learning.checkpoint import BEST, Checkpoint, RunInfo, save_checkpoint
 from trainer.learning.config import TrainConfig
-from trainer.learning.linear_solver import standardiser
 from trainer.model.classifier import build_model
 
 STYLES = ("noise", "flat", "gradient", "mixed")  # one per class
@@ -57,7 +56,7 @@ def _fit_head(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, steps: i
     with torch.no_grad():
         features = model.features(x)
     # A random backbone's features have arbitrary scale: the head standardises them.
-    model.head[0].set(*standardiser(features))
+    model.head[0].set(features.mean(0), features.std(0).clamp_min(1e-6))
     optimizer = torch.optim.Adam(model.head.parameters(), lr=1e-2)
     for _ in range(steps):
         optimizer.zero_grad()
@@ -110,7 +109,10 @@ def make_run(
     with torch.no_grad():
         val_logits = model.eval()(x[val]).numpy()
     # Trained in epochs as far as the config says: its temperature is fitted on val at export.
-    config = TrainConfig(data=str(data_root), weights="none", unfreeze_last=-1, epochs=1, seed=seed)
+    config = TrainConfig(
+        data=str(data_root), weights="none", unfreeze_last=-1, epochs=1, seed=seed,
+        resize=DEFAULT_SPEC.resize, crop=DEFAULT_SPEC.crop, mirror=False,
+    )  # fmt: skip
     checkpoint = Checkpoint(
         config=config,
         info=RunInfo("fake-run", "2026-01-01T00:00:00Z", "0" * 40, "none"),

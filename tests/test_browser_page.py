@@ -234,7 +234,15 @@ def test_an_unknown_image_reads_none_of_the_four_classes_with_its_bars(
     _pick(page, "sky.png", black_png)
     assert page.inner_text("#label") == f"None of the four classes (closest: {black['closest']})"
     assert page.get_attribute("#result", "data-known") == "false"
-    assert page.is_visible("#note") and "unlike every class" in page.inner_text("#note")
+    note = page.inner_text("#note")
+    assert page.is_visible("#note") and "unlike every class" in note
+    # The score that decided, against the threshold /health gives, and the bars as a guess.
+    threshold = predictor.contract.rejection.threshold
+    assert (
+        f"known_score {black['known_score']:.3f} is below the model's threshold {threshold:.3f}"
+        in note
+    )
+    assert page.is_visible("#guess") and "not a verdict" in page.inner_text("#guess")
     bars = _bars(page)  # the probabilities are still shown, best first
     assert sorted(label for label, _ in bars) == sorted(DEFAULT_LABELS)
     assert bars[0][0] == black["closest"] and all(width > 0 for _, width in bars)
@@ -246,6 +254,7 @@ def test_an_unknown_image_reads_none_of_the_four_classes_with_its_bars(
     assert page.inner_text("#label") == white["label"]
     assert page.get_attribute("#result", "data-known") == "true"
     assert page.is_hidden("#note") and page.inner_text("#confidence").endswith("%")
+    assert page.is_hidden("#guess")
 
 
 def test_the_unknown_text_counts_the_models_own_labels(

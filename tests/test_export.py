@@ -388,7 +388,8 @@ def test_model_card_documents_the_model(exported: ExportResult, fake_run: FakeRu
     test = exported.test
     assert test is not None and test["n"] == 8
     for text in (
-        "## How well it does (test split, scored once by the served model)",
+        "## How well it does (never measured on a photo that chose anything)",
+        "Estimated on the test split, scored once by the served model.",
         f"{test['n']} test images. Accuracy of the answer served **",
         f"closed set: accuracy **{test['accuracy']['value']:.1%} [",
         "## How it was chosen (never on test)",
@@ -526,7 +527,10 @@ def test_cli_no_int8_publishes_fp32(
         r"fp32: +\d+\.\d+ MB +balanced accuracy on the val images +\d\.\d{3} +single-image", out
     )
     assert "int8:" not in out and "published fp32 model" in out
-    assert "test (fp32, 8 images, scored once): answer served" in out
+    assert (
+        "estimate (the test split, scored once by the served model; fp32, 8 images): answer served"
+        in out
+    )
     assert sorted(p.name for p in run_copy.iterdir()) == sorted(
         [BEST, MANIFEST_FILE, "model.onnx", "model_card.md", "metrics.json", "report.md", "test"]
     )

@@ -27,7 +27,6 @@ from trainer.data.manifest import Manifest
 from trainer.data.synthetic import generate
 from trainer.learning.checkpoint import BEST, LAST, load_checkpoint
 from trainer.learning.config import RunFlags, TrainConfig
-from trainer.learning.linear_solver import STRENGTHS
 from trainer.learning.solved_head import FEATURES
 
 
@@ -61,7 +60,7 @@ def test_tiny_run_writes_every_report_and_a_complete_checkpoint(solved, random_w
     run_dir, out = solved
     expected = {
         BEST, LAST, "split.json", "config.json", "skipped.csv", "class_counts.png",
-        "samples.png", "history.csv", "history.json", "curves.png", "report.md", "timing.json",
+        "samples.png", "history.csv", "history.json", "unknown_rule.png", "report.md", "timing.json",
     }  # fmt: skip
     assert expected <= {p.name for p in run_dir.iterdir()}
     assert not [p.name for p in run_dir.iterdir() if p.name.endswith(".tmp")]
@@ -71,31 +70,37 @@ def test_tiny_run_writes_every_report_and_a_complete_checkpoint(solved, random_w
     best = load_checkpoint(run_dir / BEST)
     assert best.labels == DEFAULT_LABELS
     assert best.config.crop == 32 and best.config.arch == "mobilenet_v3_small"
-    assert best.config.views == 2 and best.config.regime == "solved head"
+    assert best.config.views == 2 and best.config.regime_name == "solved head"
     assert best.info.weights_used == str(random_weights)
-    assert best.weight_decay in STRENGTHS and best.temperature > 0
+    assert best.weight_decay == best.config.head_c and best.temperature > 0
     assert set(best.val_metrics) == {"loss", "accuracy", "balanced_accuracy", "macro_f1"}
     manifest = Manifest.load(run_dir)
     # Out-of-fold logits of every train and val image choose and calibrate the linear head.
     dev = len(manifest.split("train")) + len(manifest.split("val"))
     assert best.val_logits.shape == (dev, 4) and len(best.val_targets) == dev
     assert best.split_sha256 == manifest.sha256()
-    # 5 readable images per class: 3 train, 1 val, 1 test.
-    assert best.class_counts["test"] == dict.fromkeys(DEFAULT_LABELS, 1)
+    # 5 readable images per class: too few for a test split (auto), so 4 train and 1 val, and the
+    # estimate comes from cross-validating the recipe over all of them.
+    assert best.class_counts["test"] == dict.fromkeys(DEFAULT_LABELS, 0)
     assert best.class_counts["val"] == dict.fromkeys(DEFAULT_LABELS, 1)
+    assert best.estimate is not None and len(best.estimate["predicted"]) == dev
+    # The "none of these" rule travels in the model; its out-of-fold scores in the checkpoint.
+    assert best.rejection["method"] == "nearest_photo"
+    assert len(best.rejection["known_scores"]) == dev
+    assert "known_score.references" in best.model_state
     assert load_checkpoint(run_dir / LAST).model_state.keys() == best.model_state.keys()
 
     skipped = (run_dir / "skipped.csv").read_text()
     assert "Winged Drones/broken.jpg" in skipped and "Flying Birds/readme.txt" in skipped
     assert not any("broken" in it.path or "readme" in it.path for it in manifest.items)
     history = json.loads((run_dir / "history.json").read_text())
-    assert [h["strength"] for h in history] == list(STRENGTHS)
-    assert min(history, key=lambda h: h["oof_nll"])["strength"] == best.weight_decay
-    assert len((run_dir / "history.csv").read_text().splitlines()) == len(STRENGTHS) + 1
+    assert [set(h) >= {"oof_accuracy", "oof_macro_f1", "temperature"} for h in history] == [True]
+    assert history[0]["oof_accuracy"] == pytest.approx(best.val_metrics["accuracy"])
+    assert len((run_dir / "history.csv").read_text().splitlines()) == 2
     assert json.loads((run_dir / "config.json").read_text())["views"] == 2
     report = (run_dir / "report.md").read_text()
     assert "Not exported yet" in report and "by 5-fold cross-validation" in report
-    assert "*chosen" in out and "Flying Birds" in out and "balance auto" in out
+    assert "out of fold: " in out and "Flying Birds" in out and "balance auto: logit" in out
     assert not (run_dir / FEATURES).exists()  # the feature cache is only ever a resume point
 
 
@@ -104,7 +109,7 @@ def test_solved_head_stopped_and_resumed_matches_the_uninterrupted_run(
 ) -> None:
     run_dir = tmp_path / "split"
     assert fit(data, "--run-dir", run_dir, *tiny, "--stop-after", "1") == 0
-    # One of the three feature views is saved (the resume point); nothing is solved yet.
+    # One of the four feature views (served, mirror, two augmented) is saved; nothing is solved.
     assert [p.name for p in (run_dir / FEATURES).iterdir()] == ["view-0.pt"]
     assert not (run_dir / BEST).exists() and not (run_dir / "report.md").exists()
     assert fit("--resume", run_dir, "--no-progress") == 0

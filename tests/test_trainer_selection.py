@@ -91,7 +91,7 @@ def test_shuffling_the_test_labels_changes_nothing_that_was_chosen(tiny, tmp_pat
     first, second = (_chosen(r) for r in runs)
     # Epoch, decay, val logits, temperature, the "unknown" threshold, INT8, the graphs.
     assert first == second
-    assert first["rejection"]["method"] == "background_class"
+    assert first["rejection"]["method"] == "background_class+nearest_photo"
     # Test itself did change: the same pictures were scored under other labels.
     scored = [json.loads((r / "test" / "evaluation.json").read_text())["items"] for r in runs]
     truths = [
@@ -112,8 +112,8 @@ def test_a_rare_class_is_still_predicted_with_default_balancing(tiny, tmp_path: 
     run_dir = tmp_path / "run"
     _fit(data, "--run-dir", run_dir, "--no-int8", *tiny)
     config = json.loads((run_dir / "config.json").read_text())
-    assert config["balance"] == "auto"  # the default, resolved to a weighted loss for 10:1
-    assert "balance auto: class-weighted loss" in (run_dir / "report.md").read_text()
+    assert config["balance"] == "auto"  # the default: the solved head's logit adjustment
+    assert "balance auto: logit adjustment" in (run_dir / "report.md").read_text()
     out = tmp_path / "eval"
     argv = [str(run_dir), str(holdout), "--out", str(out), "--no-progress"]
     assert run_cli(evaluate_main, argv, prog="trainer.evaluate") == 0
@@ -127,10 +127,11 @@ def test_negatives_teach_the_model_to_answer_unknown(tiny, tmp_path: Path) -> No
     data = write_dataset(tmp_path / "data", LABELS, 20, styles=("noise", "mixed"))
     negatives = _negatives(tmp_path / "negatives", 20)
     run_dir = tmp_path / "run"
-    _fit(data, "--run-dir", run_dir, "--negatives", negatives, "--no-int8", *tiny)
+    _fit(data, "--run-dir", run_dir, "--negatives", negatives, "--no-int8", "--test-fraction", "0.2",
+         *tiny)  # fmt: skip
     metrics = json.loads((run_dir / "metrics.json").read_text())
     rule, test = metrics["rejection"], metrics["test"]
-    assert rule["method"] == "background_class" and rule["score"] == "known_score"
+    assert rule["method"] == "background_class+nearest_photo" and rule["score"] == "known_score"
     # The threshold is the val rule: at least the accept rate of in-class val images pass.
     assert rule["details"]["val"]["in_class_accepted"] >= rule["accept_rate"]
     held_out = test["open_set"]

@@ -31,7 +31,7 @@ PER_CLASS = 250
 IMAGE_SIZE = 96
 
 # Pretrained features are good: only the head trains, from cached views of every image.
-PRETRAINED: dict[str, Any] = {"arch": "mobilenet_v2", "epochs": 30, "views": 4, "crop_scale": 0.5}
+PRETRAINED: dict[str, Any] = {}  # the default recipe as it stands
 # Random init: everything trains, at a small input so it fits in minutes on a CPU.
 OFFLINE: dict[str, Any] = {
     "arch": "mobilenet_v3_small",

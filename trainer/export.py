@@ -64,6 +64,7 @@ class ExportResult:
     parity: ParityReport
     runtime_check: str
     test: dict[str, Any] | None  # the served model's test summary, if the run has a test split
+    estimate: dict[str, Any] | None  # the run's estimate: test, or the recipe cross-validated
 
 
 def export_run(
@@ -89,14 +90,14 @@ def export_run(
 
     built = _build(steps.load(Path(run_dir), checkpoint), int8, latency_runs, log)
     served_path = steps.write(built.run_dir, built.files)
-    card_path, test = _document(built, served_path, max_misclassified)
+    card_path, test, estimate = _document(built, served_path, max_misclassified)
     published = publish_model(served_path, publish_to or PUBLISHED_MODEL) if publish else None
     result = ExportResult(
         run_dir=built.run_dir, model_path=built.run_dir / MODEL_FILE,
         int8_path=served_path if built.served == "int8" else None, served_path=served_path,
         served=built.served, published_path=published, card_path=card_path, fp32=built.fp32,
         int8=built.int8, decision=built.decision, temperature=built.temperature,
-        parity=built.parity, runtime_check=built.runtime_check, test=test,
+        parity=built.parity, runtime_check=built.runtime_check, test=test, estimate=estimate,
     )  # fmt: skip
     _log_result(result, built, log)
     return result
@@ -137,7 +138,7 @@ def _build(inputs: Inputs, int8: bool | None, latency_runs: int, log: Log) -> _B
     fp32 = ModelStats("fp32", 0, steps.balanced(parity.probabilities[:n_val], targets), 0.0)
     int8_proto, verdict, int8_stats = None, None, None
     if ckpt.config.int8 if int8 is None else int8:
-        int8_proto, verdict, int8_probs = steps.int8(inputs, fp32_proto, parity.probabilities, gate)
+        int8_proto, verdict, int8_probs = steps.int8(inputs, fp32_proto, parity, gate)
         int8_stats = ModelStats("int8", 0, steps.balanced(int8_probs[:n_val], targets), 0.0)
     served = "int8" if verdict and verdict.keep else "fp32"
     decision = verdict.reason if verdict else "int8 not built (--no-int8)"
@@ -172,12 +173,12 @@ def _build(inputs: Inputs, int8: bool | None, latency_runs: int, log: Log) -> _B
 
 def _document(
     built: _Built, served_path: Path, max_misclassified: int | None
-) -> tuple[Path, dict[str, Any] | None]:
+) -> tuple[Path, dict[str, Any] | None, dict[str, Any] | None]:
     """The one test score, then metrics.json, the model card and report.md."""
     from trainer.common.files import atomic_write_text, write_json
     from trainer.evaluation import run_report, run_summary
     from trainer.evaluation.model_card import CardFacts, render_model_card
-    from trainer.evaluation.test_split import score_test_split
+    from trainer.evaluation.test_split import cross_validated, score_test_split
     from trainer.exporting.publish import source_record
     from trainer.learning.checkpoint import BEST
 
@@ -186,11 +187,15 @@ def _document(
     test = score_test_split(
         served_path, manifest, built.temperature, run_dir / run_report.TEST_DIR, max_misclassified
     )
+    estimate = {"method": "test", **test} if test else None
+    if estimate is None and ckpt.estimate is not None:
+        estimate = {"method": "cross-validation", **cross_validated(ckpt.estimate, ckpt.labels)}
     metrics = {
         "served": built.served,
+        "estimate": estimate,
         "test": test,
         "rejection": built.rule.to_dict(),
-        "no_test_note": None if test else run_summary.NO_TEST,
+        "no_estimate_note": None if estimate else run_summary.NO_TEST,
         "val": {"best_epoch": ckpt.best_epoch, "weight_decay": ckpt.weight_decay, **ckpt.val_metrics},
         "temperature": built.temperature,
         "temperature_source": built.temperature_source,
@@ -210,7 +215,7 @@ def _document(
     )  # fmt: skip
     card_path = atomic_write_text(run_dir / run_report.CARD_FILE, render_model_card(card))
     run_report.write_report(run_dir, ckpt, manifest, metrics)
-    return card_path, test
+    return card_path, test, estimate
 
 
 def _log_result(result: ExportResult, built: _Built, log: Log) -> None:
@@ -226,7 +231,7 @@ def _log_result(result: ExportResult, built: _Built, log: Log) -> None:
     log(f"{result.decision} (on the val images: {note})")
     written = [result.model_path, *([result.int8_path] if result.int8_path else [])]
     log("wrote " + " and ".join(str(p) for p in written))
-    log(run_summary.test_line(result.test, result.served))
+    log(run_summary.estimate_line(result.estimate, result.served))
     log(f"model card: {result.card_path}")
     if result.published_path:
         log(published_line(result.served_path, result.published_path))

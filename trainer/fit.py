@@ -72,7 +72,7 @@ def fit(
     """Train a new run (or resume ``flags.resume``), write its reports, export it."""
     run = resume(flags, log) if flags.resume else start(config, flags, log, model, weights_used)
     status = run.fit()
-    run_report.draw_curves(run.run_dir, run.history, run.config)
+    run_report.draw_curves(run.run_dir, run.history, run.config, run.best)
     if status != 0 or not run.done:
         return FitResult(run.run_dir, status, False)
     if run.timings:
@@ -108,7 +108,7 @@ def fit(
 
 
 def regime(config: TrainConfig) -> type[Run]:
-    return SolvedHead if config.regime == SOLVED_HEAD else Epochs
+    return SolvedHead if config.regime_name == SOLVED_HEAD else Epochs
 
 
 def start(
@@ -121,16 +121,16 @@ def start(
     """A new run: model, clean split, run folder with split, config and data pictures."""
     root = Path(config.data).expanduser()
     # A cheap listing first: the model (and its weights) must be available before the long scan.
-    labels, _, _ = discover(root)
-    # With negatives the head gets one more output: the background class, "none of these".
-    model = model or build(config, len(labels) + bool(config.negatives), config.weights)
+    labels, candidates, _ = discover(root)
+    smallest = min(sum(1 for c in candidates if c.label == label) for label in labels)
+    model = model or build(config, config.head_outputs(len(labels)), config.weights)
     run_dir = new_run_dir(config, flags)
     log(f"scanning {root} ...")
     prepared = prepare_split(
         root,
         seed=config.seed,
         val_fraction=config.val_fraction,
-        test_fraction=config.test_fraction,
+        test_fraction=config.test_share(smallest),
         duplicate_distance=config.duplicate_distance,
         negatives=config.negatives or None,
         progress=flags.progress,
@@ -176,7 +176,7 @@ def resume(flags: RunFlags, log: Log) -> Run:
             f"{len(missing)} image(s) of this run are gone, e.g. {missing[0]}; restore them to resume"
         )
     # The weights come from the checkpoint, so nothing is downloaded on resume.
-    model = build(ckpt.config, len(manifest.labels) + bool(ckpt.config.negatives), "none")
+    model = build(ckpt.config, ckpt.config.head_outputs(len(manifest.labels)), "none")
     run = regime(ckpt.config)(ckpt.config, flags, manifest, model, ckpt.info, run_dir, log)
     run.restore(ckpt)
     log(f"resuming {run_dir} ({run.where()}); {run_summary.describe(ckpt.config, run.device)}")
@@ -186,7 +186,7 @@ def resume(flags: RunFlags, log: Log) -> Run:
 def build(config: TrainConfig, n_labels: int, weights: str) -> Classifier:
     # The head's initial weights come from --seed, so a run is reproducible end to end.
     torch.manual_seed(config.seed)
-    return build_model(config.arch, n_labels, weights, head=config.head, dropout=config.dropout)
+    return build_model(config.arch, n_labels, weights, config.head, config.dropout, config.mirror)
 
 
 def new_run_dir(config: TrainConfig, flags: RunFlags) -> Path:
@@ -233,6 +233,15 @@ def _unfreeze(text: str) -> int:
     return value
 
 
+def _fraction_or_auto(text: str) -> float | None:
+    if text == "auto":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a fraction or 'auto', got {text!r}") from None
+
+
 def _add(group: argparse._ArgumentGroup, f: dataclasses.Field) -> None:
     """One ``--flag`` for a dataclass field; absent from the namespace unless typed."""
     meta = dict(f.metadata)
@@ -240,6 +249,8 @@ def _add(group: argparse._ArgumentGroup, f: dataclasses.Field) -> None:
     if "action" not in kwargs:
         if f.name == "unfreeze_last":
             kwargs["type"] = _unfreeze
+        elif f.name == "test_fraction":
+            kwargs["type"] = _fraction_or_auto
         else:
             kwargs["type"] = {int: int, float: float}.get(type(f.default), _type_of(f))
     group.add_argument("--" + f.name.replace("_", "-"), dest=f.name, **kwargs)

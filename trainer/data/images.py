@@ -72,6 +72,16 @@ def eval_transform(spec: PreprocessSpec) -> Transform:
     return apply
 
 
+def mirrored_eval_transform(spec: PreprocessSpec) -> Transform:
+    """The served tensor, flipped left to right: the mirror image the served graph also sees."""
+    served = eval_transform(spec)
+
+    def apply(rgb: np.ndarray) -> torch.Tensor:
+        return torch.flip(served(rgb), dims=[2])
+
+    return apply
+
+
 def torchvision_eval(spec: PreprocessSpec) -> tv.Compose:
     """torchvision's ``Resize -> CenterCrop -> ToTensor -> Normalize`` on PIL images: what
     ``shared.preprocess`` reproduces bit for bit (the parity tests and benchmarks compare to it)."""

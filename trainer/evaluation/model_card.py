@@ -37,10 +37,11 @@ def render_model_card(facts: CardFacts) -> str:
         f"Served file: `{INT8_FILE if facts.served == 'int8' else MODEL_FILE}` "
         f"({facts.served}).",
         "",
-        "## How well it does (test split, scored once by the served model)",
+        "## How well it does (never measured on a photo that chose anything)",
         "",
     ]
-    lines += summary.test_section(test, facts.labels) if test else [summary.NO_TEST, ""]
+    estimate = summary.estimate_of(m)
+    lines += summary.estimate_section(estimate, facts.labels) if estimate else [summary.NO_TEST, ""]
     lines += ["## None of these (open set)", "", *summary.open_set_section(m)]
     lines += [
         "## Calibration",

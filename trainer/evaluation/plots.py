@@ -62,28 +62,6 @@ def image_grid_png(
     return _save(fig, path)
 
 
-def cross_validation_png(path: Path, table: Sequence[dict]) -> Path:
-    """Out-of-fold NLL and accuracies per L2 strength: how the linear head's strength was chosen."""
-    strengths = [row["strength"] for row in table]
-    fig = Figure(figsize=(10, 3.6))
-    ax = fig.add_subplot(1, 2, 1)
-    ax.semilogx(strengths, [row["oof_nll"] for row in table], "o-")
-    chosen = min(table, key=lambda row: row["oof_nll"])["strength"]
-    ax.axvline(chosen, color="black", ls="--", lw=1, label=f"chosen {chosen:g}")
-    ax.set_title("out-of-fold NLL (lower is better)")
-    ax.set_xlabel("L2 strength")
-    ax.legend()
-    ax.grid(alpha=0.3)
-    ax = fig.add_subplot(1, 2, 2)
-    for key in ("oof_accuracy", "oof_balanced_accuracy"):
-        ax.semilogx(strengths, [row[key] for row in table], "o-", label=key[4:].replace("_", " "))
-    ax.set_title("out-of-fold accuracy")
-    ax.set_xlabel("L2 strength")
-    ax.legend()
-    ax.grid(alpha=0.3)
-    return _save(fig, path)
-
-
 def curves_png(path: Path, history: Sequence[dict], select: str = "balanced_accuracy") -> Path:
     """Per epoch: loss and accuracy (train, val), and the val selection metric."""
     epochs = [h["epoch"] for h in history]

@@ -17,9 +17,9 @@ from trainer.data.manifest import FILENAME as SPLIT_FILE
 from trainer.data.manifest import Manifest
 from trainer.evaluation.plots import (
     class_counts_png,
-    cross_validation_png,
     curves_png,
     image_grid_png,
+    score_histogram_png,
 )
 from trainer.evaluation.run_summary import (
     NO_TEST,
@@ -27,9 +27,10 @@ from trainer.evaluation.run_summary import (
     chosen_text,
     counts_table,
     describe,
+    estimate_of,
+    estimate_section,
     layout,
     open_set_section,
-    test_section,
 )
 from trainer.exporting.publish import METRICS_JSON
 from trainer.learning.checkpoint import BEST, LAST, Checkpoint
@@ -38,6 +39,7 @@ from trainer.learning.engine import make_loader
 from trainer.learning.run import HISTORY_CSV, HISTORY_JSON, balance_mode
 
 CURVES = "curves.png"
+RULE_PNG = "unknown_rule.png"
 CLASS_COUNTS = "class_counts.png"
 SAMPLES = "samples.png"
 SKIPPED = "skipped.csv"
@@ -49,14 +51,27 @@ TEST_DIR = "test"
 SAMPLE_GRID = 18
 
 
-def draw_curves(run_dir: Path, history: Sequence[dict[str, Any]], config: TrainConfig) -> None:
-    """curves.png: the out-of-fold figures per L2 strength, or loss and accuracy per epoch."""
-    if not history:
+def draw_curves(
+    run_dir: Path, history: Sequence[dict[str, Any]], config: TrainConfig, best: Checkpoint | None
+) -> None:
+    """What the run learnt, as a picture: per epoch, loss and accuracy (curves.png); for the
+    solved head, the out-of-fold known scores its "unknown" rule was set on (unknown_rule.png)."""
+    if config.regime_name != SOLVED_HEAD:
+        if history:
+            curves_png(run_dir / CURVES, history, config.select)
         return
-    if config.regime == SOLVED_HEAD:
-        cross_validation_png(run_dir / CURVES, history)
-    else:
-        curves_png(run_dir / CURVES, history, config.select)
+    if best is None or best.rejection is None:
+        return
+    scores = {"photos of the classes": best.rejection["known_scores"]}
+    if best.rejection["negative_known_scores"]:
+        scores["negatives"] = best.rejection["negative_known_scores"]
+    score_histogram_png(
+        run_dir / RULE_PNG,
+        scores,
+        threshold=0.0,
+        title='out-of-fold known score: below 0 is answered "unknown"',
+        xlabel="known_score",
+    )
 
 
 def data_pictures(
@@ -84,7 +99,7 @@ def write_report(
 ) -> Path:
     """report.md: the test score of the served model (when exported), then how it was chosen."""
     c = best.config
-    test = (metrics or {}).get("test")
+    test, estimate = (metrics or {}).get("test"), estimate_of(metrics)
     lines = [
         f"# Training report: {best.info.run_id}",
         "",
@@ -98,9 +113,12 @@ def write_report(
     ]
     if metrics is None:
         lines += ["Not exported yet (`--no-export`): the test split has not been scored.", ""]
-    elif test:
-        lines += [f"The served model ({metrics['served']}), on the test split, scored once:", ""]
-        lines += test_section(test, manifest.labels)
+    elif estimate:
+        lines += [f"The served model ({metrics['served']}):", ""]
+        lines += estimate_section(estimate, manifest.labels)
+    else:
+        lines += [NO_TEST, ""]
+    if test:
         lines += [
             f"Confusion matrix: ![confusion]({TEST_DIR}/confusion_matrix.png); misclassified "
             f"test images per class: `{TEST_DIR}/misclassified_<class>.png`; calibration "
@@ -109,8 +127,6 @@ def write_report(
             f" -> {test['ece']:.3f}): ![reliability]({TEST_DIR}/reliability.png)",
             "",
         ]
-    else:
-        lines += [NO_TEST, ""]
     lines += ["## How the model was chosen", "", chosen_text(best), ""]
     if metrics:
         lines += ["## None of these", "", *open_set_section(metrics)]
@@ -136,9 +152,12 @@ def write_report(
         "",
         f"![class counts]({CLASS_COUNTS}) What the network sees in training: ![samples]({SAMPLES})",
         "",
-        "## Training curves",
+        "## What the run learnt",
         "",
-        f"![curves]({CURVES}) (`{HISTORY_CSV}`, `{HISTORY_JSON}`: per epoch, or per L2 strength)",
+        f"![curves]({CURVES}) (per epoch: `{HISTORY_CSV}`, `{HISTORY_JSON}`)"
+        if c.regime_name != SOLVED_HEAD
+        else f"![unknown rule]({RULE_PNG}) (out-of-fold figures: `{HISTORY_CSV}`, "
+        f"`{HISTORY_JSON}`)",
         "",
         "## Files",
         "",

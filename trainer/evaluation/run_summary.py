@@ -13,14 +13,23 @@ from trainer.learning.checkpoint import Checkpoint
 from trainer.learning.config import SOLVED_HEAD, TrainConfig
 
 NO_TEST = (
-    "No test split (`--test-fraction 0`, or no `test/` folder): no unbiased estimate of how well "
+    "No test split (`--test-fraction 0` in the epochs regime): no unbiased estimate of how well "
     "this model does exists. The val figures chose the model and are optimistic."
 )
+ESTIMATED_BY = {
+    "test": "the test split, scored once by the served model",
+    "cross-validation": "5-fold cross-validation of the whole recipe (every photo predicted by a "
+    "model that did not see it; the served model is fitted on every photo)",
+}
+
+
+def estimate_of(metrics: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    return (metrics or {}).get("estimate")
 
 
 def val_figure_note(config: TrainConfig) -> str:
     """What a figure of the exported model on the val images means for this run."""
-    if config.regime == SOLVED_HEAD:
+    if config.regime_name == SOLVED_HEAD:
         return (
             "the final head was refitted on train + val, so this is not a validation score: it "
             "only compares INT8 with fp32"
@@ -34,12 +43,13 @@ def chosen_text(best: Checkpoint) -> str:
         best.config,
         ", ".join(f"{k.replace('_', ' ')} {v:.3f}" for k, v in best.val_metrics.items()),
     )
-    if c.regime == SOLVED_HEAD:
+    if c.regime_name == SOLVED_HEAD:
         return (
-            f"L2 strength {best.weight_decay:g} and temperature {best.temperature or 1:.3f} by "
-            f"5-fold cross-validation over train + val (every image scored by a head that did "
-            f"not see it): out-of-fold {figures}. These figures chose the model, so they are "
-            "slightly optimistic."
+            f"A logistic-regression head with a fixed C = {best.weight_decay:g}, its temperature "
+            f'{best.temperature or 1:.3f} and the "unknown" thresholds set out of fold by '
+            "5-fold cross-validation over every train and val photo (each scored by a head that "
+            f"did not see it), then fitted on all of them: out-of-fold {figures}. The temperature "
+            "was fitted on these figures, so they are slightly optimistic."
         )
     return (
         f"Epoch {best.best_epoch} of {c.epochs} by val {c.select.replace('_', ' ')} (ties: lower "
@@ -50,8 +60,8 @@ def chosen_text(best: Checkpoint) -> str:
 def chosen_line(best: Checkpoint) -> str:
     """What the run chose and the figures it chose with, for the log."""
     chosen = (
-        f"L2 {best.weight_decay:g} by cross-validation (out-of-fold)"
-        if best.config.regime == SOLVED_HEAD
+        f"temperature {best.temperature or 1:.3f} and thresholds out of fold"
+        if best.config.regime_name == SOLVED_HEAD
         else f"epoch {best.best_epoch} on val"
     )
     return f"{chosen}: " + ", ".join(f"{k} {v:.3f}" for k, v in best.val_metrics.items())
@@ -118,7 +128,10 @@ def balance_line(counts: Mapping[str, int], requested: str, resolved: str) -> st
     smallest, largest = min(counts.values()), max(counts.values())
     ratio = f"largest/smallest training class {largest}/{smallest}"
     if requested == "auto":
-        what = "class-weighted loss" if resolved == "loss" else "no balancing (within 1.5x)"
+        what = {
+            "loss": "class-weighted loss",
+            "prior": "logit adjustment (-log prior added to the logits)",
+        }.get(resolved, "no balancing (within 1.5x)")
         return f"balance auto: {what} ({ratio})"
     return f"balance {resolved} ({ratio})"
 
@@ -130,10 +143,12 @@ def describe(config: TrainConfig, device: torch.device) -> str:
         else f"last {'all' if config.unfreeze_last < 0 else config.unfreeze_last} backbone blocks "
         f"fine-tuned (lr x{config.backbone_lr_scale:g})"
     )
-    if config.regime == SOLVED_HEAD:
+    if config.regime_name == SOLVED_HEAD:
+        views = f" + {config.views} augmented views" if config.views else ""
         recipe = (
-            f"linear head solved on the served view + {config.views} augmented views of every "
-            "train and val image, L2 strength and temperature by 5-fold cross-validation"
+            f"logistic-regression head (C {config.head_c:g}) solved on the served view{views} of "
+            "every train and val image, temperature and thresholds out of fold"
+            + (", image and mirror averaged when served" if config.mirror else "")
         )
     else:
         recipe = (
@@ -143,7 +158,7 @@ def describe(config: TrainConfig, device: torch.device) -> str:
         )
     return (
         f"{config.arch} ({config.weights} weights), {trainable}; input "
-        f"{config.resize}->{config.crop}; {config.regime}: {recipe}; device {device}"
+        f"{config.resize}->{config.crop}; {config.regime_name}: {recipe}; device {device}"
     )
 
 
@@ -153,17 +168,21 @@ def _estimate(e: Mapping[str, Any] | None) -> str:
     return f"{e['value']:.1%} [{e['low']:.1%}, {e['high']:.1%}]"
 
 
-def test_section(test: Mapping[str, Any], labels: Sequence[str]) -> list[str]:
-    """The served model's test figures with their 95% intervals, and a per-class table."""
+def estimate_section(test: Mapping[str, Any], labels: Sequence[str]) -> list[str]:
+    """The run's estimate (test split or cross-validation) with its 95% intervals, and a
+    per-class table."""
     served = test["served_answer"]
+    photos = "test images" if test["method"] == "test" else "photos, cross-validated"
     lines = [
-        f"{test['n']} test images. Accuracy of the answer served **{_estimate(served['accuracy'])}**"
+        f"Estimated on {ESTIMATED_BY[test['method']]}.",
+        "",
+        f"{test['n']} {photos}. Accuracy of the answer served **{_estimate(served['accuracy'])}**"
         f' ({_estimate(served["unknown"])} answered "unknown"); closed set: accuracy '
         f"**{_estimate(test['accuracy'])}**, balanced accuracy "
         f"**{_estimate(test['balanced_accuracy'])}**, macro-F1 {_estimate(test['macro_f1'])} "
         "(95% intervals: Wilson for proportions; see docs/training.md).",
         "",
-        "| class | test images | recall | precision | F1 | recall of the answer served |",
+        "| class | images | recall | precision | F1 | recall of the answer served |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     rows = {row["label"]: row for row in test["per_class"]}
@@ -177,7 +196,7 @@ def test_section(test: Mapping[str, Any], labels: Sequence[str]) -> list[str]:
     if test.get("absent"):
         lines.append("")
         lines.append(
-            f"No test image of {', '.join(test['absent'])}: no figure for it, and it is left out "
+            f"No image of {', '.join(test['absent'])}: no figure for it, and it is left out "
             "of balanced accuracy and macro-F1."
         )
     lines.append("")
@@ -186,7 +205,7 @@ def test_section(test: Mapping[str, Any], labels: Sequence[str]) -> list[str]:
 
 def open_set_section(metrics: Mapping[str, Any]) -> list[str]:
     """How the served model answers "none of these": the rule, then val and test figures."""
-    rule, test = metrics["rejection"], metrics.get("test")
+    rule, test = metrics["rejection"], estimate_of(metrics)
     val = rule["details"]["val"]
     lines = [
         f"Rule: `{rule['method']}`; an image whose `{rule['score']}` is below "
@@ -198,7 +217,8 @@ def open_set_section(metrics: Mapping[str, Any]) -> list[str]:
         "| --- | ---: | ---: | ---: |",
     ]
     set_on = "train + val, out of fold" if "out-of-fold" in rule["details"]["set_on"] else "val"
-    for name, sep in ((set_on, val), ("test", (test or {}).get("open_set"))):
+    estimated = (test or {}).get("method", "test")
+    for name, sep in ((set_on, val), (estimated, (test or {}).get("open_set"))):
         if not sep:
             continue
         negatives = (
@@ -213,12 +233,12 @@ def open_set_section(metrics: Mapping[str, Any]) -> list[str]:
         served = test["served_answer"]["accuracy"]["value"]
         lines += [
             "",
-            f"Closed-set test accuracy {test['accuracy']['value']:.1%}; the answer served, with "
+            f"Closed-set accuracy ({estimated}) {test['accuracy']['value']:.1%}; the answer served, with "
             f'"unknown", {served:.1%} (a rejected photo of a class counts as wrong).',
         ]
         kinds = test["open_set"].get("by_kind") or {}
         if kinds:
-            lines += ["", "| test negatives, by kind | images | answered unknown |"]
+            lines += ["", f"| negatives, by kind ({estimated}) | images | answered unknown |"]
             lines += ["| --- | ---: | ---: |"]
             lines += [f"| {k} | {v['n']} | {v['rejected']:.1%} |" for k, v in sorted(kinds.items())]
     if not val["negatives"]:
@@ -231,16 +251,17 @@ def open_set_section(metrics: Mapping[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
-def test_line(test: Mapping[str, Any] | None, served: str) -> str:
+def estimate_line(test: Mapping[str, Any] | None, served: str) -> str:
     if not test:
-        return "test: " + NO_TEST
+        return "estimate: " + NO_TEST
     answered = test["served_answer"]
     per_class = ", ".join(
         f"{row['label']} {_short(row.get('precision'))}/{_short(row.get('recall'))}"
         for row in test["per_class"]
     )
+    how = ESTIMATED_BY[test["method"]].split(" (")[0]
     return (
-        f"test ({served}, {test['n']} images, scored once): answer served "
+        f"estimate ({how}; {served}, {test['n']} images): answer served "
         f'{_estimate(answered["accuracy"])} ({answered["unknown"]["value"]:.1%} "unknown"); '
         f"closed set accuracy {_estimate(test['accuracy'])}, balanced accuracy "
         f"{_estimate(test['balanced_accuracy'])}, macro-F1 {_estimate(test['macro_f1'])}; "

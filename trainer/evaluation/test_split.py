@@ -1,6 +1,7 @@
-"""The one score of the test split: the served file, through the API's own code path, after every
-choice was made. Its report lands in ``RUN/test/``; its figures head ``metrics.json``, the model
-card and ``report.md``."""
+"""The run's estimate of how well the served model does: the one score of the test split (the
+served file, through the API's own code path, after every choice was made; its report lands in
+``RUN/test/``), or without a test split the recipe cross-validated. Its figures head
+``metrics.json``, the model card and ``report.md``."""
 
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ import numpy as np
 from shared.predictor import Predictor
 from trainer.data.manifest import Manifest
 from trainer.evaluation.evaluation_report import write_evaluation
-from trainer.evaluation.metrics import expected_calibration_error
+from trainer.evaluation.metrics import expected_calibration_error, served_answer, summarize
 from trainer.evaluation.scoring import evaluate_items, score_files
 from trainer.exporting.rejection import separation
 from trainer.learning.calibrate import uncalibrated
@@ -61,3 +62,27 @@ def score_test_split(
         "ece": expected_calibration_error(evaluation.probabilities, targets),
         "open_set": open_set,
     }
+
+
+def cross_validated(estimate: dict[str, Any], labels: tuple[str, ...]) -> dict[str, Any]:
+    """The run's estimate without a test split: the solved head's recipe cross-validated whole
+    (``trainer.learning.recipe.cross_validate``), in the test figures' form. It estimates the
+    fp32 model on cached features; the export's gates tie the served file to it."""
+    k = len(labels)
+    truth = np.asarray(estimate["labels"], np.int64)
+    predicted = np.asarray(estimate["predicted"], np.int64)
+    known = np.asarray(estimate["known"], float)
+    inside = truth < k
+    summary = summarize(truth[inside], predicted[inside], labels)
+    served = served_answer(truth[inside], predicted[inside], known[inside] >= 0, k)
+    kinds = np.asarray(estimate["negative_kinds"], dtype=object)
+    negatives = known[~inside]
+    open_set = separation(known[inside], negatives, 0.0).to_dict()
+    open_set["by_kind"] = {
+        kind: {
+            "n": int((kinds == kind).sum()),
+            "rejected": float(np.mean(negatives[kinds == kind] < 0)),
+        }
+        for kind in sorted(set(kinds))
+    }
+    return {**summary.to_dict(), "served_answer": served.to_dict(labels), "open_set": open_set}

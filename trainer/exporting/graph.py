@@ -28,9 +28,10 @@ class ExportError(UsageError):
 class WithSoftmax(nn.Module):
     """Logits model -> calibrated class probabilities, the served file's first output.
 
-    With ``background`` (a model trained with negatives, whose last logit is "none of these")
-    the probabilities are over the classes alone, and a second output ``known_score`` is
-    ``1 - p(background)`` over all outputs: how much the image is one of the classes.
+    A second output ``known_score`` says how much the image is one of the classes: from the
+    model's own known-score module (the solved head's rule), or, for a head with a background
+    output (``background``, negatives in epochs), ``1 - p(background)`` over all outputs while the
+    probabilities are over the classes alone.
     """
 
     def __init__(self, model: nn.Module, temperature: float = 1.0, background: bool = False):
@@ -39,10 +40,19 @@ class WithSoftmax(nn.Module):
         self.temperature = float(temperature)
         self.background = background
 
+    @property
+    def outputs(self) -> list[str]:
+        known = self.background or getattr(self.model, "known_score", None) is not None
+        return [OUTPUT_NAME, KNOWN_SCORE_OUTPUT] if known else [OUTPUT_NAME]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        logits = self.model(x)
+        features = self.model.served_features(x)
+        logits = self.model.head(features)
         if self.temperature != 1.0:
             logits = logits / self.temperature
+        if self.model.known_score is not None:
+            known = self.model.known_score(features, logits.argmax(dim=1))
+            return torch.softmax(logits, dim=1), known
         if not self.background:
             return torch.softmax(logits, dim=1)
         known = 1.0 - torch.softmax(logits, dim=1)[:, -1]
@@ -56,7 +66,7 @@ def to_onnx_model(
     import io
 
     wrapped = WithSoftmax(model, temperature, background).eval()
-    outputs = [OUTPUT_NAME, KNOWN_SCORE_OUTPUT] if background else [OUTPUT_NAME]
+    outputs = wrapped.outputs
     example = torch.zeros((2, *contract.spec.input_shape), dtype=torch.float32)
     buffer = io.BytesIO()
     with torch.no_grad():

@@ -83,16 +83,17 @@ def prepare_images(
     return PreparedImages(tuple(Path(p) for p, _ in items), labels, planes, spec)
 
 
-def onnx_probabilities(
+def onnx_outputs(
     session: ort.InferenceSession, images: PreparedImages, *, desc: str = "onnx"
-) -> np.ndarray:
-    """float32 ``(N, classes)`` outputs of ``session`` on every prepared image."""
-    out = []
+) -> list[np.ndarray]:
+    """Every output of ``session`` on every prepared image: float32 ``(N, classes)``
+    probabilities, then ``(N,)`` known scores when the model has them."""
+    out: list[list[np.ndarray]] = []
     with tqdm(total=len(images), desc=desc, unit="img", leave=False, disable=hidden()) as bar:
         for _, x in images.batches():
-            out.append(session.run(None, {INPUT_NAME: x})[0])
+            out.append(session.run(None, {INPUT_NAME: x}))
             bar.update(len(x))
-    return np.concatenate(out).astype(np.float32)
+    return [np.concatenate([b[i] for b in out]).astype(np.float32) for i in range(len(out[0]))]
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,7 @@ class ParityReport:
     max_prob_diff: float
     top1_mismatches: tuple[Path, ...]
     probabilities: np.ndarray  # the exported model's answers (same top-1 as PyTorch if passed)
+    known: np.ndarray | None = None  # its known_score output, when the model has one
 
     @property
     def passed(self) -> bool:
@@ -155,6 +157,7 @@ def compare(
         max_prob_diff=diff,
         top1_mismatches=tuple(images.paths[i] for i in mismatched),
         probabilities=exported[0],
+        known=exported[1].reshape(-1) if len(exported) > 1 else None,
     )
 
 

@@ -60,7 +60,13 @@ def quantize_int8(fp32: onnx.ModelProto, calibration: PreparedImages) -> onnx.Mo
         # cleaner patterns (Constant/Identity nodes folded away).
         quant_pre_process(str(source), str(prepared))
         graph = onnx.load(str(prepared)).graph
-        softmax = [node.name for node in graph.node if node.op_type == "Softmax"]
+        # The softmax stays float (probabilities in 1/256 steps would mislead), and so does the
+        # known-score module: its thresholds sit on similarities a few thousandths apart.
+        kept_float = [
+            node.name
+            for node in graph.node
+            if node.op_type == "Softmax" or "/known_score/" in node.name
+        ]
         quantize_static(
             str(prepared),
             str(quantized),
@@ -70,7 +76,7 @@ def quantize_int8(fp32: onnx.ModelProto, calibration: PreparedImages) -> onnx.Mo
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
             calibrate_method=CalibrationMethod.MinMax,
-            nodes_to_exclude=softmax,
+            nodes_to_exclude=kept_float,
         )
         proto = onnx.load(str(quantized))
     proto = prune_opset_imports(proto)
@@ -98,7 +104,7 @@ MIN_AGREEMENT = 0.99  # top-1 agreement with fp32 on val and training images
 class Int8Decision:
     keep: bool
     reason: str
-    agreement: float  # share of val + training images where int8's top-1 equals fp32's
+    agreement: float  # share of val + training images where int8's answer equals fp32's
     images: int  # how many images that share is over
     drop: float  # fp32 minus int8 val balanced accuracy (a fraction)
 
@@ -110,13 +116,17 @@ def decide_int8(
     n_val: int,
     balanced_accuracy: Callable[[np.ndarray, np.ndarray], float],
     max_drop_points: float,
+    known: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Int8Decision:
     """Keep int8 when its top-1 agrees with fp32 on >= 99% of the images (val first, then
     training images) and its val balanced accuracy is at most ``max_drop_points`` below fp32's.
 
     ``fp32``/``int8`` are probabilities on the same images, the first ``n_val`` of them val.
     """
-    agreement = float(np.mean(fp32.argmax(1) == int8.argmax(1))) if len(fp32) else 0.0
+    same = fp32.argmax(1) == int8.argmax(1)
+    if known is not None:  # the answer is the class and whether it is known: both must agree
+        same &= (known[0] >= 0) == (known[1] >= 0)
+    agreement = float(np.mean(same)) if len(fp32) else 0.0
     fp32_bal = balanced_accuracy(fp32[:n_val], val_targets)
     int8_bal = balanced_accuracy(int8[:n_val], val_targets)
     drop = fp32_bal - int8_bal

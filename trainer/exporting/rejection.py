@@ -84,8 +84,10 @@ def _auroc(in_class: np.ndarray, negatives: np.ndarray) -> float:
 
 
 def rule(ckpt: Checkpoint, temperature: float) -> Rejection:
-    """The rule the exported model carries, its threshold set on the logits the run chose with
-    (out of fold for the solved head, val in epochs)."""
+    """The rule the exported model carries. The solved head set its own, inside the model (its
+    known score is 0 at the threshold); in epochs it is set here on the val logits."""
+    if ckpt.rejection is not None:
+        return _solved_head_rule(ckpt)
     config, background = ckpt.config, ckpt.background
     scores = known_scores(ckpt.val_logits, temperature, background)
     threshold = acceptance_threshold(scores, config.accept_rate)
@@ -99,6 +101,31 @@ def rule(ckpt: Checkpoint, temperature: float) -> Rejection:
         threshold=threshold,
         accept_rate=config.accept_rate,
         details={"val": separation(scores, neg, threshold).to_dict(), "set_on": config.chosen_on},
+    )
+
+
+def _solved_head_rule(ckpt: Checkpoint) -> Rejection:
+    chosen = ckpt.rejection or {}
+    kinds = np.asarray(chosen["negative_kinds"], dtype=object)
+    negatives = np.asarray(chosen["negative_known_scores"], float)
+    by_kind = {
+        kind: {
+            "n": int((kinds == kind).sum()),
+            "rejected": float(np.mean(negatives[kinds == kind] < 0)),
+        }
+        for kind in sorted(set(kinds))
+    }
+    val = separation(np.asarray(chosen["known_scores"], float), negatives, 0.0).to_dict()
+    return Rejection(
+        method=chosen["method"],
+        score=KNOWN_SCORE_OUTPUT,
+        threshold=0.0,
+        accept_rate=ckpt.config.accept_rate,
+        details={
+            "val": val | {"by_kind": by_kind},
+            "set_on": ckpt.config.chosen_on,
+            "per_class_rejected": chosen["per_class_rejected"],
+        },
     )
 
 

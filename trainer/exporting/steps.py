@@ -31,7 +31,7 @@ from trainer.exporting.parity import (
     ParityReport,
     PreparedImages,
     check_parity,
-    onnx_probabilities,
+    onnx_outputs,
     prepare_images,
 )
 from trainer.exporting.publish import INT8_FILE, MODEL_FILE
@@ -122,18 +122,20 @@ def fp32_with_parity(
 
 
 def int8(
-    inputs: Inputs, fp32: onnx.ModelProto, fp32_probs: np.ndarray, gate: PreparedImages
+    inputs: Inputs, fp32: onnx.ModelProto, parity: ParityReport, gate: PreparedImages
 ) -> tuple[onnx.ModelProto, Int8Decision, np.ndarray]:
     """The INT8 graph, calibrated on training images, its verdict and its answers on the gate."""
     ckpt, manifest, n_val = inputs.checkpoint, inputs.manifest, len(inputs.val_targets)
     config = ckpt.config
     items = calibration_items(manifest.split("train"), config.calibration_images, len(ckpt.labels))
     proto = quantize_int8(fp32, prepare_images(items, ckpt.spec, desc="calibration images"))
-    probs = onnx_probabilities(load_session(proto.SerializeToString()), gate, desc="int8")
+    outputs = onnx_outputs(load_session(proto.SerializeToString()), gate, desc="int8")
+    known = (parity.known, outputs[1]) if parity.known is not None else None
     verdict = decide_int8(
-        fp32_probs, probs, inputs.val_targets, n_val, balanced, config.int8_max_drop
-    )
-    return proto, verdict, probs
+        parity.probabilities, outputs[0], inputs.val_targets, n_val, balanced,
+        config.int8_max_drop, known,
+    )  # fmt: skip
+    return proto, verdict, outputs[0]
 
 
 def info(inputs: Inputs, precision: str, **extra: Any) -> dict[str, Any]:

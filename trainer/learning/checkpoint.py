@@ -70,6 +70,10 @@ class Checkpoint:
     val_logits: np.ndarray | None = None  # (N, outputs): val (or out-of-fold) logits
     val_negative_logits: np.ndarray | None = None  # (N_val_negatives, outputs), with --negatives
     val_metrics: dict[str, Any] = field(default_factory=dict)
+    # The solved head's "none of these" rule in the model: its method and out-of-fold scores.
+    rejection: dict[str, Any] | None = None
+    # Without a test split: the recipe cross-validated whole (labels, predictions, known scores).
+    estimate: dict[str, Any] | None = None
 
     @property
     def spec(self) -> PreprocessSpec:
@@ -77,16 +81,16 @@ class Checkpoint:
 
     @property
     def background(self) -> bool:
-        """Trained with negatives: the head has an extra last output for "none of these"."""
-        return bool(self.config.negatives)
+        """The head has an extra last output for "none of these" (negatives, in epochs)."""
+        return self.config.head_outputs(len(self.labels)) > len(self.labels)
 
     def model(self) -> Classifier:
         """The trained classifier in eval mode; needs no download."""
-        c = self.config
-        outputs = len(self.labels) + self.background
-        model = build_model(c.arch, outputs, "none", head=c.head, dropout=c.dropout)
-        model.load_state_dict(self.model_state)
-        return model.eval()
+        c, state = self.config, self.model_state
+        model = build_model(
+            c.arch, c.head_outputs(len(self.labels)), "none", c.head, c.dropout, c.mirror
+        )
+        return model.load_trained(state).eval()
 
 
 def save_checkpoint(path: str | Path, checkpoint: Checkpoint) -> Path:

@@ -32,7 +32,16 @@ CHOSEN_ON = {
 SELECTION_METRICS = ("balanced_accuracy", "accuracy", "macro_f1")
 OPTIMIZERS = ("adamw", "sgd")
 SCHEDULERS = ("onecycle", "cosine", "none")
-BALANCE = ("auto", "none", "sampler", "loss")
+BALANCE = ("auto", "none", "prior", "sampler", "loss")
+REGIMES = ("auto", "solved-head", "epochs")
+# The solved head's defaults, measured on realdev (docs/training.md): a 320-pixel input (objects
+# are often small in the frame), the image and its mirror averaged when served, no augmented views
+# (random crops at this size often cut the object out).
+DEFAULT_RESIZE, DEFAULT_CROP = 366, 320
+# A test split is kept when the smallest class would still give it this many photos at the usual
+# 20%; below that the estimate comes from cross-validation and every photo trains the served model.
+TEST_SPLIT_MIN_PHOTOS = 30
+TEST_SHARE = 0.2
 HEADS = ("linear", "mlp")
 DEFAULT_LR = {"adamw": 1e-3, "sgd": 1e-2}
 DEFAULT_MAX_MISCLASSIFIED = 24  # images per misclassified grid in every evaluation report
@@ -86,8 +95,10 @@ class TrainConfig:
     scheduler: str = _opt("per-step learning-rate schedule", default="onecycle", choices=SCHEDULERS)
     label_smoothing: float = _opt("label smoothing of the loss", default=0.0)
     balance: str = _opt(
-        "class imbalance: auto (a class-weighted loss when the largest and smallest training "
-        "classes differ by 1.5x or more), none, sampler (weighted sampling) or loss",
+        "class imbalance, one correction: auto (the solved head: prior; epochs: loss when the "
+        "largest and smallest training classes differ by 1.5x or more), prior (the solved head's "
+        "logit adjustment, -log prior added to the logits), loss (class-weighted loss), sampler "
+        "(weighted sampling, in epochs) or none",
         default="auto",
         choices=BALANCE,
     )
@@ -96,12 +107,26 @@ class TrainConfig:
         default="balanced_accuracy",
         choices=SELECTION_METRICS,
     )
+    regime: str = _opt(
+        "how the head learns: the solved head (a linear head solved on cached features of the "
+        "frozen backbone) or epochs (SGD over images); auto: the solved head when the backbone is "
+        "frozen and the head linear",
+        default="auto",
+        choices=REGIMES,
+    )
     views: int = _opt(
-        "the solved head: the features of every train and val image, as served and in this many "
-        "augmented views, are computed once and the linear head is solved on them (0: the epochs "
-        "regime, over images)",
-        default=6,
+        "the solved head: augmented views of every train and val image whose features it also "
+        "learns from (0: the served view alone)",
+        default=0,
         metavar="K",
+    )
+    head_c: float = _opt(
+        "the solved head's inverse L2 strength (scikit-learn's C), fixed", default=0.1
+    )
+    mirror: bool = _opt(
+        "serve the average of the image and its mirror image (one batch of two per request)",
+        default=True,
+        action=argparse.BooleanOptionalAction,
     )
     calibrate: bool = _opt(
         "fit a softmax temperature (out of fold for the solved head, on val in epochs) and fold "
@@ -123,17 +148,20 @@ class TrainConfig:
     val_fraction: float = _opt(
         "share of each class held out for validation (when DATA has no val/)", default=0.2
     )
-    test_fraction: float = _opt(
-        "share of each class held out for the final test (when DATA has no test/); 0: no test",
-        default=0.2,
+    test_fraction: float | None = _opt(
+        "share of each class held out for the final test (when DATA has no test/); 0: none, the "
+        "estimate by cross-validation (solved head); auto: 0.2 in epochs, and for the solved head "
+        f"when the smallest class has {int(TEST_SPLIT_MIN_PHOTOS / TEST_SHARE)} photos or more",
+        default=None,
+        metavar="F|auto",
     )
     duplicate_distance: int = _opt(
         "near-duplicates: perceptual-hash bits (of 256) within which two images count as copies "
         "and stay in one split (-1: only byte-identical files)",
         default=MAX_DISTANCE,
     )
-    resize: int = _opt("shorter side before the crop", default=DEFAULT_SPEC.resize)
-    crop: int = _opt("network input size", default=DEFAULT_SPEC.crop)
+    resize: int = _opt("shorter side before the crop", default=DEFAULT_RESIZE)
+    crop: int = _opt("network input size", default=DEFAULT_CROP)
     # augmentation
     crop_scale: float = _opt(
         "RandomResizedCrop's smallest area fraction; 1 turns it off", default=0.08
@@ -175,12 +203,27 @@ class TrainConfig:
 
     @property
     def chosen_on(self) -> str:
-        return CHOSEN_ON[self.regime]
+        return CHOSEN_ON[self.regime_name]
 
     @property
-    def regime(self) -> str:
-        """The solved head (the default: frozen backbone, linear head, cached views), or epochs."""
-        return SOLVED_HEAD if self.frozen and self.views > 0 and self.head == "linear" else EPOCHS
+    def regime_name(self) -> str:
+        """The solved head (the default: frozen backbone, linear head), or epochs."""
+        if self.regime == "auto":
+            return SOLVED_HEAD if self.frozen and self.head == "linear" else EPOCHS
+        return SOLVED_HEAD if self.regime == "solved-head" else EPOCHS
+
+    def head_outputs(self, classes: int) -> int:
+        """Outputs of the classifier's head: one more, the background, for negatives in epochs
+        (the solved head keeps its background head in the known-score module)."""
+        return classes + bool(self.negatives and self.regime_name == EPOCHS)
+
+    def test_share(self, smallest_class: int) -> float:
+        """``--test-fraction``, with auto resolved for a folder whose smallest class has
+        ``smallest_class`` photos."""
+        if self.test_fraction is not None:
+            return self.test_fraction
+        large = smallest_class * TEST_SHARE >= TEST_SPLIT_MIN_PHOTOS
+        return TEST_SHARE if self.regime_name == EPOCHS or large else 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -203,7 +246,15 @@ class RunFlags:
     out: str = _opt("parent folder of new runs", default="runs")
     run_dir: str | None = _opt("exact folder for this run", default=None)
     stop_after: int | None = _opt(
-        "stop (resumable) after this epoch", default=None, metavar="EPOCH"
+        "stop (resumable) after this epoch, or after this many feature views (the solved head)",
+        default=None,
+        metavar="N",
+    )
+    feature_cache: str | None = _opt(
+        "the solved head: keep every photo's served (and mirror) features in this folder, keyed "
+        "by the photo's bytes and the backbone, so another run on the same photos skips them",
+        default=None,
+        metavar="DIR",
     )
     no_export: bool = _opt("do not export at the end", default=False, action="store_true")
     publish: bool = _opt(
@@ -289,10 +340,23 @@ def _train_rules(c: TrainConfig) -> list[tuple[bool, str]]:
         (c.color_jitter >= 0, f"--color-jitter must be >= 0, got {c.color_jitter}"),
         (c.views >= 0, f"--views must be >= 0, got {c.views}"),
         (0 < c.val_fraction < 1, f"--val-fraction must be in (0, 1), got {c.val_fraction}"),
-        (0 <= c.test_fraction < 1, f"--test-fraction must be in [0, 1), got {c.test_fraction}"),
         (
-            c.val_fraction + c.test_fraction < 1,
+            c.test_fraction is None or 0 <= c.test_fraction < 1,
+            f"--test-fraction must be in [0, 1) or auto, got {c.test_fraction}",
+        ),
+        (
+            c.val_fraction + (c.test_fraction or TEST_SHARE) < 1,
             "--val-fraction + --test-fraction must leave images for training",
+        ),
+        (c.head_c > 0, f"--head-c must be > 0, got {c.head_c}"),
+        (c.regime in REGIMES, f"--regime must be one of {', '.join(REGIMES)}"),
+        (
+            c.regime != "solved-head" or (c.frozen and c.head == "linear"),
+            "--regime solved-head needs a frozen backbone and a linear head",
+        ),
+        (
+            c.balance != "prior" or c.regime_name == SOLVED_HEAD,
+            "--balance prior is the solved head's correction; in epochs use loss or sampler",
         ),
         (c.duplicate_distance >= -1, "--duplicate-distance must be >= -1"),
         (0 < c.accept_rate <= 1, f"--accept-rate must be in (0, 1], got {c.accept_rate}"),

@@ -1,189 +1,141 @@
-"""The solved head's mathematics: a linear classifier on cached, standardised features, fitted to
-convergence, and its choices made by cross-validation.
+"""The solved head's mathematics: a linear classifier on standardised features, fitted to
+convergence by scikit-learn, and everything it chooses chosen out of fold.
 
-With the backbone frozen, training the head is a convex problem (class-weighted cross-entropy
-plus an L2 penalty on the weights), so it is solved outright with full-batch L-BFGS instead of
-epochs of SGD: nothing to early-stop, no learning rate. Its choices are made by cross-validation
-over every non-test image (train + val, folds stratified by class and keeping near-duplicate groups
-whole): each image is scored by a head that did not see it (out-of-fold), and
-
-* the L2 strength is the one whose out-of-fold predictions have the lowest negative
-  log-likelihood at their own best temperature;
-* the softmax temperature is fitted on those out-of-fold logits;
-* a prior correction ``alpha * -log(prior)`` (0 for the commonest class) is added to the scaled
-  logits, so a class with a handful of photos is still predicted: class weighting alone left
-  Winged Drones at a third of its recall on realdev (docs/training.md has the measurements);
-
-then the head is refitted on all of train + val with that strength. Each training image counts
-once however many views it has (each view weighs 1/views), so the views add augmentation, not
-weight.
+* **The fit.** With the backbone frozen, the head is a convex problem: multinomial logistic
+  regression (L-BFGS) with a fixed L2 strength (``--head-c``, scikit-learn's ``C``). Each image
+  weighs 1 however many views it has (each view weighs ``1 / views``), so views add augmentation,
+  not weight. A strength chosen out of fold by macro-F1 or balanced accuracy was measured and lost
+  to a fixed one on realdev (docs/training.md).
+* **Out of fold.** Folds are :class:`sklearn.model_selection.StratifiedGroupKFold`: stratified
+  by class, near-duplicate groups kept whole, shuffled by the run's seed. Every image is scored
+  by a head that did not see it.
+* **The temperature** is fitted on those out-of-fold logits, so the served probabilities mean
+  what they say.
+* **One correction for imbalance** (``--balance``): ``prior``, the logit adjustment (Menon et
+  al., 2021): ``- log prior`` added to the scaled logits, the rule that minimises the balanced
+  error, not tuned; or ``loss``, class weights in the fit. Never both: stacked, they pushed the
+  rare class past balance (docs/training.md has the measurements).
 """
 
-from collections import defaultdict
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import torch
-from torch.nn import functional as F  # noqa: N812 - the name every torch example uses
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedGroupKFold
 
 from trainer.learning.calibrate import fit_temperature
 
-# L2 strengths tried (the features are standardised, so one grid fits every backbone).
-STRENGTHS = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
 FOLDS = 5
-PRIOR_ALPHA = 0.75
+MAX_ITER = 3000
+Folds = list[tuple[np.ndarray, np.ndarray]]
 
 
 @dataclass(frozen=True)
-class LinearFit:
-    """A fitted head: standardisation and weights, in the form the classifier's head takes."""
+class Head:
+    """A fitted head: ``served logits = ((f - mean) / std) @ weight.T + bias, / temperature +
+    shift`` (the shift is the imbalance correction, 0 for the commonest class)."""
 
-    mean: torch.Tensor  # (F,)
-    std: torch.Tensor  # (F,)
-    weight: torch.Tensor  # (outputs, F)
-    bias: torch.Tensor  # (outputs,)
+    mean: np.ndarray  # (F,)
+    std: np.ndarray  # (F,)
+    weight: np.ndarray  # (outputs, F)
+    bias: np.ndarray  # (outputs,)
+    temperature: float = 1.0
+    shift: np.ndarray | None = None  # (outputs,)
 
-    def logits(self, features: torch.Tensor) -> torch.Tensor:
+    def raw(self, features: np.ndarray) -> np.ndarray:
         return ((features - self.mean) / self.std) @ self.weight.T + self.bias
 
-
-@dataclass(frozen=True)
-class Choice:
-    """What cross-validation chose. The served logits are ``(z + bias_shift) / temperature`` for
-    a head's raw logits ``z``: the prior correction folded into the bias, then one temperature."""
-
-    strength: float
-    temperature: float
-    bias_shift: np.ndarray  # (outputs,)
-    oof_logits: np.ndarray  # (N, outputs), bias shift included: each image by a head without it
-    table: list[dict[str, float]]  # per strength: out-of-fold NLL, accuracy, balanced accuracy
+    def logits(self, features: np.ndarray) -> np.ndarray:
+        z = self.raw(features) / self.temperature
+        return z if self.shift is None else z + self.shift
 
 
-def standardiser(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean and std of training rows (a dead feature gets a small typical scale, not 0)."""
-    rows = rows.double()
-    std = rows.std(0)
-    floor = float(std.mean()) * 1e-3 if float(std.mean()) > 0 else 1.0
-    return rows.mean(0).float(), std.clamp_min(floor).float()
-
-
-def fit(
-    views: torch.Tensor,
-    labels: torch.Tensor,
-    class_weight: torch.Tensor,
-    strength: float,
-    max_iter: int = 500,
-) -> LinearFit:
-    """Minimise mean(weighted CE) + strength / 2 * ||W||^2 over the rows of ``views`` (V, N, F)."""
+def fit_linear(
+    views: np.ndarray, labels: np.ndarray, outputs: int, c: float, balanced: bool
+) -> Head:
+    """Standardise the rows of ``views`` ``(V, N, F)`` and fit the logistic regression."""
     v, n, f = views.shape
-    rows = views.reshape(v * n, f)
-    mean, std = standardiser(rows)
-    x = ((rows - mean) / std).float()
-    y = labels.repeat(v)
-    w = class_weight[y] / v
-    w = w / w.sum()
-    outputs = len(class_weight)
-    weight = torch.zeros(outputs, f, requires_grad=True)
-    bias = torch.zeros(outputs, requires_grad=True)
-    optimizer = torch.optim.LBFGS(
-        [weight, bias],
-        lr=1,
-        max_iter=max_iter,
-        history_size=20,
-        tolerance_grad=1e-6,
-        tolerance_change=1e-10,
-        line_search_fn="strong_wolfe",
+    rows = views.reshape(v * n, f).astype(np.float64)
+    mean, std = rows.mean(0), rows.std(0)
+    # A feature that never varies (a dead unit) is divided by a small typical scale, not 0.
+    std = np.maximum(std, std.mean() * 1e-3 if std.mean() > 0 else 1.0)
+    model = LogisticRegression(
+        C=c, class_weight="balanced" if balanced else None, max_iter=MAX_ITER, tol=1e-6
     )
-
-    def closure() -> torch.Tensor:
-        optimizer.zero_grad()
-        ce = F.cross_entropy(x @ weight.T + bias, y, reduction="none")
-        loss = (w * ce).sum() + 0.5 * strength * (weight * weight).sum()
-        loss.backward()
-        return loss
-
-    optimizer.step(closure)
-    return LinearFit(mean, std, weight.detach(), bias.detach())
-
-
-def folds(labels: Sequence[int], groups: Sequence[int], k: int, seed: int) -> list[np.ndarray]:
-    """``k`` folds of image indices: each class's near-duplicate groups dealt round-robin after a
-    seeded shuffle, staggered across classes so tiny classes do not all land in one fold."""
-    rng = np.random.default_rng(seed)
-    by_class: dict[int, dict[int, list[int]]] = defaultdict(lambda: defaultdict(list))
-    for i, (label, group) in enumerate(zip(labels, groups, strict=True)):
-        by_class[int(label)][int(group)].append(i)
-    fold_of: dict[int, int] = {}
-    offset = 0
-    for label in sorted(by_class):
-        members = [by_class[label][g] for g in sorted(by_class[label])]
-        for j in rng.permutation(len(members)):
-            for i in members[j]:
-                fold_of.setdefault(i, offset % k)
-            offset += 1
-    out = [
-        np.array(sorted(i for i, f in fold_of.items() if f == j), dtype=np.int64) for j in range(k)
-    ]
-    return [f for f in out if len(f)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # the tolerance is tighter than needed
+        model.fit((rows - mean) / std, np.tile(labels, v), sample_weight=np.full(v * n, 1.0 / v))
+    # A class absent from these rows (a fold without it) never wins: its logit is very low.
+    weight, bias = np.zeros((outputs, f)), np.full(outputs, -1e4)
+    coef, intercept = model.coef_, model.intercept_
+    if len(model.classes_) == 2:  # scikit-learn keeps one row for two classes
+        coef, intercept = np.vstack([-coef, coef]) / 2, np.array([-intercept[0], intercept[0]]) / 2
+    weight[model.classes_], bias[model.classes_] = coef, intercept
+    return Head(mean, std, weight, bias)
 
 
-def _nll(logits: np.ndarray, targets: np.ndarray, temperature: float) -> float:
-    z = torch.as_tensor(logits / temperature, dtype=torch.float64)
-    return float(F.cross_entropy(z, torch.as_tensor(targets)))
+def folds(labels: Sequence[int], groups: Sequence[int], seed: int) -> Folds:
+    """Up to :data:`FOLDS` folds, stratified by label, near-duplicate groups whole."""
+    labels, groups = np.asarray(labels), np.asarray(groups)
+    k = min(FOLDS, len(np.unique(groups)), int(np.bincount(labels).max()))
+    if k < 2:
+        raise ValueError("cross-validation needs at least two groups of images")
+    splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # a class with fewer images than folds
+        return list(splitter.split(np.zeros(len(labels)), labels, groups))
 
 
-def prior_adjustment(labels: Sequence[int], outputs: int, classes: int) -> np.ndarray:
-    """``alpha * -log(prior)`` per class, 0 for the commonest; 0 for a background output."""
-    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=outputs)[:classes]
-    prior = np.maximum(counts, 1) / max(counts.sum(), 1)
-    adjustment = -PRIOR_ALPHA * np.log(prior)
-    adjustment -= adjustment.min()
-    return np.concatenate([adjustment, np.zeros(outputs - classes)])
+def out_of_fold(
+    views: np.ndarray,
+    labels: np.ndarray,
+    scored: np.ndarray,
+    splits: Folds,
+    outputs: int,
+    c: float,
+    balanced: bool,
+    trains: np.ndarray | None = None,
+) -> np.ndarray:
+    """Raw logits ``(N, outputs)`` of ``scored`` (each image's served features), each by a head
+    fitted without its fold. ``trains`` marks the images a head may learn from (all by default)."""
+    out = np.zeros((len(labels), outputs))
+    for train, test in splits:
+        if trains is not None:
+            train = train[trains[train]]
+        head = fit_linear(views[:, train], labels[train], outputs, c, balanced)
+        out[test] = head.raw(scored[test])
+    return out
 
 
-def choose(
-    views: torch.Tensor,
-    labels: torch.Tensor,
-    groups: Sequence[int],
-    class_weight: torch.Tensor,
+def prior_shift(labels: np.ndarray, outputs: int, classes: int) -> np.ndarray:
+    """``- log prior`` per class, 0 for the commonest and for a background output."""
+    counts = np.bincount(labels[labels < classes], minlength=classes)[:classes]
+    adjustment = -np.log(np.maximum(counts, 1) / max(counts.sum(), 1))
+    return np.concatenate([adjustment - adjustment.min(), np.zeros(outputs - classes)])
+
+
+def fit_head(
+    views: np.ndarray,
+    labels: np.ndarray,
+    scored: np.ndarray,
+    splits: Folds,
+    outputs: int,
     classes: int,
-    seed: int,
-    strengths: Sequence[float] = STRENGTHS,
-) -> Choice:
-    """Cross-validate ``strengths``; return the chosen one with its temperature and adjustment."""
-    y = labels.numpy()
-    splits = folds(y, groups, FOLDS, seed)
-    order = np.concatenate(splits)
-    table, best = [], None
-    for strength in strengths:
-        oof = np.zeros((len(y), len(class_weight)))
-        for held in splits:
-            keep = np.setdiff1d(np.arange(len(y)), held)
-            head = fit(views[:, keep], labels[keep], class_weight, strength)
-            oof[held] = head.logits(views[0, held]).numpy()
-        t = fit_temperature(oof[order], y[order])
-        nll = _nll(oof[order], y[order], t)
-        predicted = oof[:, :classes].argmax(1)
-        present = [c for c in range(classes) if (y == c).any()]
-        table.append(
-            {
-                "strength": strength,
-                "oof_nll": nll,
-                "oof_accuracy": float(np.mean(predicted[y < classes] == y[y < classes])),
-                "oof_balanced_accuracy": float(
-                    np.mean([np.mean(predicted[y == c] == c) for c in present])
-                ),
-                "temperature": t,
-            }
-        )
-        if best is None or nll < best[0]:
-            best = (nll, strength, t, oof)
-    assert best is not None
-    _, strength, t, oof = best
-    adjustment = prior_adjustment(y, len(class_weight), classes)
-    # The correction moves probabilities, so the temperature is refitted on top of it:
-    # softmax((z / t + a) / t2) = softmax((z + t * a) / (t * t2)).
-    t2 = fit_temperature(oof[order] / t + adjustment, y[order])
-    shift = t * adjustment
-    return Choice(strength, t * t2, shift, oof + shift, table)
+    c: float,
+    balance: str,
+    trains: np.ndarray | None = None,
+) -> tuple[Head, np.ndarray]:
+    """The served head and its out-of-fold served logits: a temperature fitted out of fold, then
+    the imbalance correction (``balance`` "prior"), then the fit on every image of ``trains``."""
+    balanced = balance in ("loss", "sampler")
+    raw = out_of_fold(views, labels, scored, splits, outputs, c, balanced, trains)
+    fitted = np.ones(len(labels), bool) if trains is None else trains
+    temperature = fit_temperature(raw[fitted], labels[fitted])
+    shift = prior_shift(labels[fitted], outputs, classes) if balance == "prior" else None
+    head = fit_linear(views[:, fitted], labels[fitted], outputs, c, balanced)
+    head = Head(head.mean, head.std, head.weight, head.bias, temperature, shift)
+    oof = raw / temperature
+    return head, oof if shift is None else oof + shift

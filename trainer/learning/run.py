@@ -5,9 +5,11 @@ A regime (:class:`trainer.learning.solved_head.SolvedHead`, the default, or
 ``fit()`` returns an exit status and sets ``done``; ``best`` is then the checkpoint to export.
 The test split is never looked at here.
 
-Class imbalance (``--balance``): ``auto`` corrects when the largest training class has 1.5x the
-images of the smallest or more, by weighting each class ``total / (classes * count)`` so every
-class weighs the same in the loss; a background class (``--negatives``) counts as one more class.
+Class imbalance (``--balance``), one correction at a time: the solved head adds ``-log prior`` to
+its logits (``prior``, its default; ``trainer.learning.linear_solver``); in epochs, ``auto``
+weights the loss when the largest training class has 1.5x the images of the smallest or more, each
+class by ``total / (classes * count)`` so every class weighs the same; a background class
+(``--negatives``) counts as one more class.
 """
 
 import csv
@@ -26,7 +28,7 @@ from shared.cli import UsageError
 from trainer.common.files import atomic_write_text, write_json
 from trainer.data.manifest import Manifest
 from trainer.learning.checkpoint import Checkpoint, RunInfo
-from trainer.learning.config import RunFlags, TrainConfig
+from trainer.learning.config import SOLVED_HEAD, RunFlags, TrainConfig
 from trainer.learning.engine import Engine
 from trainer.model.classifier import Classifier
 
@@ -37,9 +39,12 @@ IMBALANCE_RATIO = 1.5  # largest/smallest training class at which --balance auto
 
 
 def balance_mode(config: TrainConfig, counts: Mapping[str, int]) -> str:
-    """``--balance``, with auto resolved: a weighted loss when classes differ by 1.5x or more."""
+    """``--balance``, with auto resolved: the solved head's logit adjustment (``prior``), or in
+    epochs a weighted loss when classes differ by 1.5x or more."""
     if config.balance != "auto":
         return config.balance
+    if config.regime_name == SOLVED_HEAD:
+        return "prior"
     smallest, largest = min(counts.values()), max(counts.values())
     return "loss" if largest >= IMBALANCE_RATIO * smallest else "none"
 
@@ -185,7 +190,7 @@ class Run:
 
     def restore(self, ckpt: Checkpoint) -> None:
         """Continue from ``ckpt`` (``last.pt``): the model, the history, the random state."""
-        self.model.load_state_dict(ckpt.model_state)
+        self.model.load_trained(ckpt.model_state)
         self.history = list(ckpt.history)
         if "torch" in ckpt.rng_state:
             torch.set_rng_state(ckpt.rng_state["torch"])

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from trainer.model.backbones import ARCHS, load_torchvision
+from trainer.model.open_set import KnownScore
 
 HEAD_HIDDEN = 256
 
@@ -59,6 +60,10 @@ def make_head(
 
 
 class Classifier(nn.Module):
+    """``mirror``: in eval mode, the features of an image are the mean of its own and its mirror
+    image's (one backbone pass over a batch of both), as the served graph computes them.
+    ``known_score`` is the "none of these" module, when the regime built one."""
+
     def __init__(
         self,
         arch: str,
@@ -66,22 +71,48 @@ class Classifier(nn.Module):
         n_classes: int,
         head: str = "linear",
         dropout: float = 0.2,
+        mirror: bool = False,
     ):
         super().__init__()
         self.arch = arch
+        self.mirror = mirror
         self.blocks = nn.ModuleList(blocks)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.pool_features = ARCHS[arch].features
         self.head = make_head(self.pool_features, n_classes, head, dropout)
+        self.known_score: KnownScore | None = None
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Pooled backbone features ``(N, F)``."""
+        """Pooled backbone features ``(N, F)`` of exactly these images."""
         for block in self.blocks:
             x = block(x)
         return torch.flatten(self.pool(x), 1)
 
+    def served_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The features the head reads: with ``mirror`` (in eval mode), image and mirror averaged."""
+        if not self.mirror or self.training:
+            return self.features(x)
+        both = self.features(torch.cat([x, torch.flip(x, dims=[3])]))
+        n = x.shape[0]
+        return (both[:n] + both[n:]) / 2
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
+        return self.head(self.served_features(x))
+
+    def add_known_score(self, references: int, classes: int, background: bool) -> KnownScore:
+        self.known_score = KnownScore(references, self.pool_features, classes, background)
+        return self.known_score
+
+    def load_trained(self, state: dict[str, torch.Tensor]) -> "Classifier":
+        """Load a trained state, the known-score module included when it has one."""
+        if "known_score.references" in state and self.known_score is None:
+            refs, classes = (
+                state["known_score.class_mask"].shape[1],
+                state["known_score.class_mask"].shape[0],
+            )
+            self.add_known_score(refs, classes, "known_score.bg.weight" in state)
+        self.load_state_dict(state)
+        return self
 
     def freeze_backbone(self, unfreeze_last: int = 0) -> list[nn.Module]:
         """Freeze every feature block but the last ``unfreeze_last``; return the trainable blocks."""
@@ -101,8 +132,13 @@ class Classifier(nn.Module):
 
 
 def build_model(
-    arch: str, n_classes: int, weights: str = "imagenet", head: str = "linear", dropout: float = 0.2
+    arch: str,
+    n_classes: int,
+    weights: str = "imagenet",
+    head: str = "linear",
+    dropout: float = 0.2,
+    mirror: bool = False,
 ) -> Classifier:
     """The classifier for ``arch`` with ``weights`` in its backbone and a fresh head."""
     base = load_torchvision(arch, weights)
-    return Classifier(arch, ARCHS[arch].blocks(base), n_classes, head, dropout)
+    return Classifier(arch, ARCHS[arch].blocks(base), n_classes, head, dropout, mirror)
