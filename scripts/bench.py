@@ -420,7 +420,9 @@ def training(inputs: Inputs) -> Section:
     solved = runs["solved-head"]["timings"]  # the default regime: a head solved on the cache
     s.add("head solved from cached features, its estimate included", solved["head_seconds"]
           + solved.get("estimate_seconds", 0.0), "s", *epoch)  # fmt: skip
-    s.add("building that cache (served view and mirror), once", solved["cache_seconds"], "s", *epoch)
+    s.add(
+        "building that cache (served view and mirror), once", solved["cache_seconds"], "s", *epoch
+    )
     s.details = {"runs": runs, "torch_threads": threads, "backbone_alone_images_per_s": alone}
     s.notes.append(f"python -m trainer.fit --weights RANDOM.pth, {c.train_per_class} synthetic 256px "
                    f"JPEGs per class, {c.epochs} epoch(s), batch 32, {threads} torch thread(s) "
