@@ -29,7 +29,12 @@ def with_rejection(source: Path, path: Path, rejection: object, version: str) ->
 
 
 def tiny_model(
-    path: Path, labels: tuple[str, ...], rejection: object, version: str, known_score: bool
+    path: Path,
+    labels: tuple[str, ...],
+    rejection: object,
+    version: str,
+    known_score: bool,
+    spec: object = None,
 ) -> Path:
     """A real ONNX model built with ``onnx.helper``: ``probabilities`` = softmax of a random
     linear map of the input (it moves with the pixels) and, with ``known_score``, a second output
@@ -41,7 +46,8 @@ def tiny_model(
 
     from shared import DEFAULT_SPEC, ModelContract
 
-    features = int(np.prod(DEFAULT_SPEC.input_shape))
+    spec = spec or DEFAULT_SPEC
+    features = int(np.prod(spec.input_shape))
     weights = np.random.default_rng(1).normal(0, 0.004, (features, len(labels)))
     nodes = [
         helper.make_node("Flatten", ["input"], ["flat"], axis=1),
@@ -59,17 +65,13 @@ def tiny_model(
     graph = helper.make_graph(
         nodes,
         "tiny-model",
-        [
-            helper.make_tensor_value_info(
-                "input", TensorProto.FLOAT, ["N", *DEFAULT_SPEC.input_shape]
-            )
-        ],
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", *spec.input_shape])],
         outputs,
         [numpy_helper.from_array(weights.astype(np.float32), "weights")],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
     info = {"model_version": version, "run_id": version, "created": "2026-01-01T00:00:00Z"}
-    contract = ModelContract(labels, DEFAULT_SPEC, info, rejection=rejection)
+    contract = ModelContract(labels, spec, info, rejection=rejection)
     helper.set_model_props(model, contract.to_metadata())
     onnx.checker.check_model(model)
     onnx.save(model, str(path))

@@ -892,10 +892,18 @@ def test_health_example_in_the_docs_is_a_real_answer(
     """docs/api.md's /health example has the shape of a real answer, and the same limits,
     formats and preprocessing; SKYCLASS_WRITE_DOCS=1 writes a fresh one first."""
     from shared.model_contract import Rejection
+    from trainer.learning.config import TrainConfig
 
-    details = {"auroc": 0.991, "fpr": 0.0625, "val_in_class": 412, "val_negatives": 160}
-    rule = Rejection("background_class", "known_score", 0.5, 0.95, details)
-    model = tiny_model(tmp_path / "m.onnx", DEFAULT_LABELS, rule, "20261201-101500", True)
+    # The rule and the input size as trainer.fit --negatives exports them by default.
+    by_kind = {"airliner": {"n": 40, "rejected": 1.0}}
+    val = {"threshold": 0.0, "in_class": 412, "in_class_accepted": 0.951, "negatives": 160,
+           "negatives_rejected": 0.94, "auroc": 0.991, "by_kind": by_kind}  # fmt: skip
+    details = {"val": val, "set_on": TrainConfig().chosen_on,
+               "per_class_rejected": {"Winged Drones": {"n": 9, "rejected": 0.111}}}  # fmt: skip
+    rule = Rejection("background_class+nearest_photo", "known_score", 0.0, 0.95, details)
+    model = tiny_model(
+        tmp_path / "m.onnx", DEFAULT_LABELS, rule, "20261201-101500", True, TrainConfig().spec
+    )
     monkeypatch.setenv("SKYCLASS_MODEL_PATH", str(model))
     with Client(app, stage_name="dev") as c:
         real = json.loads(c.http.get("/health").body)

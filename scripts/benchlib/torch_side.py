@@ -33,8 +33,8 @@ def load(job: dict) -> tuple[Any, Any]:
     from trainer.model.classifier import build_model
 
     torch.set_num_threads(1)
-    model = build_model("mobilenet_v2", len(job["labels"]), weights="none")
-    model.load_state_dict(torch.load(job["state"], map_location="cpu", weights_only=True))
+    model = build_model("mobilenet_v2", len(job["labels"]), weights="none", mirror=job["mirror"])
+    model.load_trained(torch.load(job["state"], map_location="cpu", weights_only=True))
     return model.eval(), torchvision_eval(PreprocessSpec.from_dict(job["spec"]))
 
 
@@ -48,8 +48,11 @@ def predict(model: Any, transform: Any, data: bytes) -> tuple[dict[str, float], 
     t1 = time.perf_counter()
     batch = transform(image).unsqueeze(0)
     t2 = time.perf_counter()
-    with torch.no_grad():
-        top = int(torch.softmax(model(batch), dim=1)[0].argmax())
+    with torch.no_grad():  # the served graph's work: image and mirror, the classes, the rule
+        features = model.served_features(batch)
+        top = int(torch.softmax(model.head(features), dim=1)[0].argmax())
+        if model.known_score is not None:
+            model.known_score(features, torch.tensor([top]))
     t3 = time.perf_counter()
     phases = {"decode": t1 - t0, "preprocess": t2 - t1, "inference": t3 - t2}
     return {k: v * 1000 for k, v in phases.items()}, top
@@ -81,7 +84,7 @@ def model_only(job: dict) -> list[dict]:
             with torch.no_grad():
                 for _ in range(job["warmup"] + job["repeats"]):
                     start = time.perf_counter()
-                    model(x)
+                    model(x)  # eval mode: image and mirror when the served model averages them
                     times.append((time.perf_counter() - start) * 1000)
             cell = {"batch": batch, "threads": threads, "times_ms": times[job["warmup"] :]}
             cells.append({"engine": "torch eager fp32", **cell})

@@ -150,6 +150,7 @@ def info(inputs: Inputs, precision: str, **extra: Any) -> dict[str, Any]:
         "git_commit": ckpt.info.git_commit,
         "arch": ckpt.config.arch,
         "head": ckpt.config.head,
+        "mirror": ckpt.config.mirror,  # the graph averages the image and its mirror image
         "weights": ckpt.info.weights_used,
         "epoch": ckpt.best_epoch,
         "weight_decay": ckpt.weight_decay,
