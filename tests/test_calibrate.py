@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from trainer.evaluation.metrics import expected_calibration_error
+from trainer.evaluation.calibration import expected_calibration_error
 from trainer.learning.calibrate import fit_temperature, softmax, uncalibrated
 
 

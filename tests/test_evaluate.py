@@ -18,10 +18,10 @@ from trainer.evaluation.evaluation_report import (
     RELIABILITY_PNG,
     REPORT_JSON,
     REPORT_MD,
-    misclassified_files,
     write_evaluation,
 )
 from trainer.evaluation.metrics import summarize
+from trainer.evaluation.misclassified import misclassified_files
 from trainer.evaluation.scoring import evaluate_items
 from trainer.exporting.publish import INT8_FILE, MODEL_FILE
 

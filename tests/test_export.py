@@ -392,7 +392,7 @@ def test_model_card_documents_the_model(exported: ExportResult, fake_run: FakeRu
         "Estimated on the test split, scored once by the served model.",
         f"{test['n']} test images. Accuracy of the answer served **",
         f"closed set: accuracy **{test['accuracy']['value']:.1%} [",
-        "## How it was chosen (never on test)",
+        "## How it was chosen (never on the estimate)",
         "INT8: int8 kept",
         "## Intended use and limits",
         "center crop 224",

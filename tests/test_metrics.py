@@ -1,18 +1,15 @@
 """trainer.evaluation.metrics: intervals against known values, absent classes, calibration, AUROC."""
 
-import itertools
 import json
 
 import numpy as np
 import pytest
 
+from trainer.evaluation.calibration import expected_calibration_error, reliability
 from trainer.evaluation.metrics import (
     Estimate,
-    auroc,
     confusion_matrix,
-    expected_calibration_error,
     macro_f1_interval,
-    reliability,
     summarize,
     wilson_interval,
 )
@@ -174,19 +171,6 @@ def test_reliability_edges() -> None:
     assert bins[4].accuracy == 0.0  # argmax of a tie is the first label, which is wrong here
     with pytest.raises(ValueError):
         reliability(np.zeros((0, 2)), [])
-
-
-def test_auroc_matches_pair_counting() -> None:
-    assert auroc([0.9, 0.8], [0.1, 0.2]) == 1.0
-    assert auroc([0.1], [0.9, 0.95]) == 0.0
-    assert auroc([0.5, 0.5], [0.5]) == 0.5
-    rng = np.random.default_rng(0)
-    pos = np.round(rng.normal(1, 1, 40), 1)  # rounding makes ties
-    neg = np.round(rng.normal(0, 1, 30), 1)
-    pairs = [1.0 if p > q else 0.5 if p == q else 0.0 for p, q in itertools.product(pos, neg)]
-    assert auroc(pos, neg) == pytest.approx(np.mean(pairs))
-    with pytest.raises(ValueError):
-        auroc([], [0.1])
 
 
 def test_confusion_matrix_counts_every_class() -> None:

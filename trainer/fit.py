@@ -40,8 +40,9 @@ from trainer.data.scan import write_skipped
 from trainer.data.split import prepare_split
 from trainer.evaluation import run_report, run_summary
 from trainer.learning.checkpoint import LAST, CheckpointError, RunInfo, load_checkpoint
-from trainer.learning.config import SOLVED_HEAD, RunFlags, TrainConfig, option_name
+from trainer.learning.config import SOLVED_HEAD, RunFlags, TrainConfig
 from trainer.learning.epochs import Epochs
+from trainer.learning.options import option_name
 from trainer.learning.run import Run
 from trainer.learning.solved_head import SolvedHead
 from trainer.model.classifier import Classifier, build_model

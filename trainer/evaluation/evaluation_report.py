@@ -7,34 +7,33 @@ split. Every file is written atomically.
 """
 
 import json
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
-from shared.decode import decode
 from shared.model_contract import Rejection
 from trainer.common.files import atomic_write_text
-from trainer.evaluation.metrics import (
+from trainer.evaluation.calibration import (
     ECE_BINS,
+    ReliabilityBin,
+    expected_calibration_error,
+    reliability,
+)
+from trainer.evaluation.metrics import (
     MACRO_F1_INTERVAL,
     UNKNOWN_COLUMN,
     Estimate,
-    ReliabilityBin,
     ServedAnswer,
     Summary,
-    expected_calibration_error,
-    reliability,
     served_answer,
     summarize,
 )
+from trainer.evaluation.misclassified import write_misclassified
 from trainer.evaluation.plots import (
     confusion_png,
-    image_grid_png,
     reliability_png,
     score_histogram_png,
 )
@@ -48,7 +47,6 @@ CONFUSION_PNG = "confusion_matrix.png"
 HISTOGRAM_PNG = "score_histogram.png"
 RELIABILITY_PNG = "reliability.png"
 SMALL_CLASS = 10  # fewer images than this: the report warns that the interval is wide
-_THUMB = 192  # pixels, longer side of a misclassified-grid thumbnail
 
 
 @dataclass(frozen=True)
@@ -59,59 +57,6 @@ class Figures:
     summary: Summary
     served: ServedAnswer
     open_set: dict[str, Any] | None = None
-
-
-def _slug(label: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", label).strip("_") or "class"
-
-
-def misclassified_files(labels: Sequence[str]) -> dict[str, str]:
-    """``{label: file name}`` of the misclassified grids (unique even if two slugs collide)."""
-    names: dict[str, str] = {}
-    for i, label in enumerate(labels):
-        name = f"misclassified_{_slug(label)}.png"
-        if name in names.values():
-            name = f"misclassified_{_slug(label)}_{i}.png"
-        names[label] = name
-    return names
-
-
-def _thumbnail(path: Path) -> np.ndarray:
-    image = Image.fromarray(decode(path.read_bytes(), min_short_side=_THUMB))
-    image.thumbnail((_THUMB, _THUMB))
-    return np.asarray(image)
-
-
-def _write_misclassified(
-    out_dir: Path, evaluation: Evaluation, summary: Summary, limit: int
-) -> dict[str, str]:
-    """One grid per class present: its wrongly predicted images, most confident first (the
-    mistakes the model is surest of are the ones a reviewer should see)."""
-    written = {}
-    files = misclassified_files(evaluation.labels)
-    confidences = evaluation.confidences
-    for c, row in enumerate(summary.per_class):
-        if row.absent:
-            continue
-        wrong = np.flatnonzero((evaluation.targets == c) & (evaluation.predictions != c))
-        wrong = wrong[np.argsort(-confidences[wrong], kind="stable")][:limit]
-        captions = [
-            f"{evaluation.paths[i].name[:24]}\n-> {evaluation.labels[evaluation.predictions[i]]}"
-            f" {confidences[i]:.2f}"
-            for i in wrong
-        ]
-        shown = (
-            f" (the {len(wrong)} most confident)" if len(wrong) < row.support - row.correct else ""
-        )
-        image_grid_png(
-            out_dir / files[row.label],
-            [_thumbnail(evaluation.paths[i]) for i in wrong],
-            captions,
-            f"{row.label}: {row.support - row.correct} of {row.support} misclassified{shown}",
-            colors=["crimson"] * len(wrong),
-        )
-        written[row.label] = files[row.label]
-    return written
 
 
 def _fmt(estimate: Estimate | None) -> tuple[str, str]:
@@ -323,7 +268,7 @@ def write_evaluation(
     confusion_png(out_dir / CONFUSION_PNG, served.confusion, labels, f"{title}: answers", columns)
     reliability_png(out_dir / RELIABILITY_PNG, bins, ece_before=ece, title=title)
     grids = (
-        _write_misclassified(out_dir, evaluation, summary, max_misclassified)
+        write_misclassified(out_dir, evaluation, summary, max_misclassified)
         if max_misclassified > 0
         else {}
     )

@@ -17,9 +17,9 @@ Classes with no image in ``y_true`` are *absent*: support 0, recall ``None``, le
 accuracy and macro-F1 (a recall of 0/0 is not a zero), and listed in :attr:`Summary.absent` so
 the report can name them. Their false positives still count against accuracy and precision.
 
-Also here: expected calibration error and reliability bins (top-1 confidence, equal-width bins),
-and AUROC for the open set. Counting and ranking are scikit-learn's; the intervals are ours, since
-no maintained library gives Wilson or stratified-bootstrap intervals for these.
+Also here: the answer served, "unknown" included. Counting is scikit-learn's; the intervals are
+ours, since no maintained library gives Wilson or stratified-bootstrap intervals for these.
+Calibration (reliability bins, expected calibration error) is ``trainer.evaluation.calibration``.
 """
 
 import math
@@ -33,8 +33,6 @@ from sklearn import metrics as skm
 Z_95 = 1.959963984540054  # two-sided 95% normal quantile
 BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_SEED = 0
-SELECTION_METRICS = ("balanced_accuracy", "accuracy", "macro_f1")
-ECE_BINS = 15
 MACRO_F1_INTERVAL = (
     f"union of two stratified bootstraps' 2.5-97.5 percentile intervals (plain, and Bayesian "
     f"with a Dirichlet prior of 1/K per cell), {BOOTSTRAP_RESAMPLES} resamples each, seed "
@@ -302,96 +300,3 @@ def served_answer(
         recall=recall,
         confusion=cm,
     )
-
-
-# --- calibration ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ReliabilityBin:
-    """One confidence bin ``(low, high]`` (the first also holds 0): mean top-1 confidence and
-    accuracy of its images; both ``None`` for an empty bin."""
-
-    low: float
-    high: float
-    confidence: float | None
-    accuracy: float | None
-    count: int
-
-    def to_dict(self) -> dict[str, float | int | None]:
-        return {
-            "low": self.low,
-            "high": self.high,
-            "confidence": self.confidence,
-            "accuracy": self.accuracy,
-            "count": self.count,
-        }
-
-
-def _top1(
-    probabilities: np.ndarray, y_true: Sequence[int] | np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    probs = np.asarray(probabilities, dtype=np.float64)
-    true = np.asarray(y_true, dtype=np.int64).reshape(-1)
-    if probs.ndim != 2 or probs.shape[0] != true.size:
-        raise ValueError(f"need probabilities (N, C) for N={true.size} targets, got {probs.shape}")
-    if true.size == 0:
-        raise ValueError("calibration needs at least one scored image")
-    confidence = probs.max(axis=1)
-    correct = probs.argmax(axis=1) == true
-    return confidence, correct
-
-
-def reliability(
-    probabilities: np.ndarray, y_true: Sequence[int] | np.ndarray, bins: int = ECE_BINS
-) -> list[ReliabilityBin]:
-    """Per-bin mean confidence, accuracy and count over ``bins`` equal-width bins of [0, 1]."""
-    confidence, correct = _top1(probabilities, y_true)
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    # Bins are (low, high]: a confidence of exactly 1.0 lands in the last bin, 0.0 in the first.
-    index = np.clip(np.ceil(confidence * bins).astype(np.int64) - 1, 0, bins - 1)
-    out = []
-    for b in range(bins):
-        mask = index == b
-        count = int(mask.sum())
-        out.append(
-            ReliabilityBin(
-                low=float(edges[b]),
-                high=float(edges[b + 1]),
-                confidence=float(confidence[mask].mean()) if count else None,
-                accuracy=float(correct[mask].mean()) if count else None,
-                count=count,
-            )
-        )
-    return out
-
-
-def expected_calibration_error(
-    probabilities: np.ndarray, y_true: Sequence[int] | np.ndarray, bins: int = ECE_BINS
-) -> float:
-    """Sum over bins of ``count / N * |accuracy - mean confidence|`` (top-1, equal-width bins)."""
-    table = reliability(probabilities, y_true, bins)
-    total = sum(b.count for b in table)
-    return float(
-        sum(
-            b.count / total * abs(b.accuracy - b.confidence)
-            for b in table
-            if b.count and b.accuracy is not None and b.confidence is not None
-        )
-    )
-
-
-# --- open set ------------------------------------------------------------------------------------
-
-
-def auroc(
-    positive_scores: Sequence[float] | np.ndarray, negative_scores: Sequence[float] | np.ndarray
-) -> float:
-    """P(score of a random positive > score of a random negative), ties counting half.
-    Higher scores mean "more positive"."""
-    pos = np.asarray(positive_scores, dtype=np.float64).reshape(-1)
-    neg = np.asarray(negative_scores, dtype=np.float64).reshape(-1)
-    if pos.size == 0 or neg.size == 0:
-        raise ValueError("AUROC needs at least one positive and one negative score")
-    truth = np.concatenate([np.ones(pos.size), np.zeros(neg.size)])
-    return float(skm.roc_auc_score(truth, np.concatenate([pos, neg])))

@@ -9,7 +9,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from trainer.common.files import atomic_path
-from trainer.evaluation.metrics import ReliabilityBin
+from trainer.evaluation.calibration import ReliabilityBin
 
 
 def _save(fig: Figure, path: Path) -> Path:

@@ -97,9 +97,8 @@ def write_report(
     manifest: Manifest,
     metrics: Mapping[str, Any] | None,
 ) -> Path:
-    """report.md: the test score of the served model (when exported), then how it was chosen."""
+    """report.md: the estimate of the served model (when exported), then how it was chosen."""
     c = best.config
-    test, estimate = (metrics or {}).get("test"), estimate_of(metrics)
     lines = [
         f"# Training report: {best.info.run_id}",
         "",
@@ -110,31 +109,42 @@ def write_report(
         "",
         "## Result",
         "",
+        *_result(metrics, manifest),
+        "## How the model was chosen",
+        "",
+        chosen_text(best),
+        "",
     ]
-    if metrics is None:
-        lines += ["Not exported yet (`--no-export`): the test split has not been scored.", ""]
-    elif estimate:
-        lines += [f"The served model ({metrics['served']}):", ""]
-        lines += estimate_section(estimate, manifest.labels)
-    else:
-        lines += [NO_TEST, ""]
-    if test:
-        lines += [
-            f"Confusion matrix: ![confusion]({TEST_DIR}/confusion_matrix.png); misclassified "
-            f"test images per class: `{TEST_DIR}/misclassified_<class>.png`; calibration "
-            f"(temperature {metrics['temperature']:.3f}, {metrics['temperature_source']}; ECE "
-            f"{test['ece_before_temperature']:.3f}"
-            f" -> {test['ece']:.3f}): ![reliability]({TEST_DIR}/reliability.png)",
-            "",
-        ]
-    lines += ["## How the model was chosen", "", chosen_text(best), ""]
     if metrics:
         lines += ["## None of these", "", *open_set_section(metrics)]
     if metrics and metrics.get("int8"):
         lines += [f"INT8: {metrics['int8']['reason']}.", ""]
     train_counts = manifest.counts()["train"]
     lines += [balance_line(train_counts, c.balance, balance_mode(c, train_counts)), ""]
-    lines += ["## Data", "", *counts_table(manifest.counts()), ""]
+    lines += [*_data(run_dir, manifest), *_learnt_and_files(c)]
+    return atomic_write_text(run_dir / REPORT, "\n".join(lines))
+
+
+def _result(metrics: Mapping[str, Any] | None, manifest: Manifest) -> list[str]:
+    test, estimate = (metrics or {}).get("test"), estimate_of(metrics)
+    if metrics is None:
+        return ["Not exported yet (`--no-export`): nothing has been estimated.", ""]
+    lines = [f"The served model ({metrics['served']}):", ""]
+    lines += estimate_section(estimate, manifest.labels) if estimate else [NO_TEST, ""]
+    if test:
+        lines += [
+            f"Confusion matrix: ![confusion]({TEST_DIR}/confusion_matrix.png); misclassified "
+            f"test images per class: `{TEST_DIR}/misclassified_<class>.png`; calibration "
+            f"(temperature {metrics['temperature']:.3f}, {metrics['temperature_source']}; ECE "
+            f"{test['ece_before_temperature']:.3f} -> {test['ece']:.3f}): "
+            f"![reliability]({TEST_DIR}/reliability.png)",
+            "",
+        ]
+    return lines
+
+
+def _data(run_dir: Path, manifest: Manifest) -> list[str]:
+    lines = ["## Data", "", *counts_table(manifest.counts()), ""]
     lines += [f"- {note}" for note in manifest.notes]
     listed = run_dir / SKIPPED
     skipped = (
@@ -148,7 +158,11 @@ def write_report(
     lines += [f"  - {', '.join(group)}" for group in manifest.duplicates[:20]]
     if len(manifest.duplicates) > 20:
         lines.append(f"  - ... and {len(manifest.duplicates) - 20} more")
-    lines += [
+    return lines
+
+
+def _learnt_and_files(c: TrainConfig) -> list[str]:
+    return [
         "",
         f"![class counts]({CLASS_COUNTS}) What the network sees in training: ![samples]({SAMPLES})",
         "",
@@ -165,4 +179,3 @@ def write_report(
         f"`{CONFIG}` (what was trained), `{METRICS_JSON}` and `{CARD_FILE}` (after export).",
         "",
     ]
-    return atomic_write_text(run_dir / REPORT, "\n".join(lines))

@@ -10,8 +10,9 @@ import numpy as np
 
 from shared.predictor import Predictor
 from trainer.data.manifest import Manifest
+from trainer.evaluation.calibration import expected_calibration_error
 from trainer.evaluation.evaluation_report import write_evaluation
-from trainer.evaluation.metrics import expected_calibration_error, served_answer, summarize
+from trainer.evaluation.metrics import served_answer, summarize
 from trainer.evaluation.scoring import evaluate_items, score_files
 from trainer.exporting.rejection import separation
 from trainer.learning.calibrate import uncalibrated

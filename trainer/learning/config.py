@@ -10,14 +10,15 @@ together with ``--resume`` is refused, since the run keeps the config it started
 import argparse
 import dataclasses
 import os
-import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from shared.cli import UsageError
 from shared.spec import DEFAULT_SPEC, PreprocessSpec, SpecError
 from trainer.data.dedup import MAX_DISTANCE
 from trainer.data.images import AugmentOptions
+from trainer.learning.options import check_types
+from trainer.learning.options import opt as _opt
 from trainer.model.backbones import ARCHS
 
 SOLVED_HEAD, EPOCHS = (
@@ -45,12 +46,6 @@ TEST_SHARE = 0.2
 HEADS = ("linear", "mlp")
 DEFAULT_LR = {"adamw": 1e-3, "sgd": 1e-2}
 DEFAULT_MAX_MISCLASSIFIED = 24  # images per misclassified grid in every evaluation report
-
-
-def _opt(help_text: str, **argparse_kwargs: Any) -> Any:
-    """A dataclass field with its command-line help (and argparse details) in its metadata."""
-    default = argparse_kwargs.pop("default")
-    return field(default=default, metadata={"help": help_text, **argparse_kwargs})
 
 
 @dataclass(frozen=True)
@@ -294,39 +289,6 @@ class RunFlags:
         return 0 if cpus <= 2 else min(4, cpus - 1)
 
 
-def option_name(field_name: str) -> str:
-    """How a user typed the field: ``DATA`` or ``--weight-decay``."""
-    return "DATA" if field_name == "data" else "--" + field_name.replace("_", "-")
-
-
-def _check_types(options: "TrainConfig | RunFlags") -> None:
-    """Every field holds its declared type (an int is taken for a float and stored as one), so a
-    config built in Python (a notebook, the demo, a resumed run) fails here, in one line naming
-    the option, rather than deep inside training."""
-    hints = typing.get_type_hints(type(options))
-    for f in dataclasses.fields(options):
-        value, declared = getattr(options, f.name), hints[f.name]
-        allowed = typing.get_args(declared) if typing.get_origin(declared) else (declared,)
-        if value is None and type(None) in allowed:
-            continue
-        if float in allowed and isinstance(value, int) and not isinstance(value, bool):
-            object.__setattr__(options, f.name, float(value))
-            continue
-        if isinstance(value, bool) and bool not in allowed:
-            ok = False  # True is an int to Python, never a number of epochs to us
-        else:
-            ok = any(isinstance(value, t) for t in allowed if t is not type(None))
-        if not ok:
-            kinds = " or ".join(
-                {bool: "true/false", int: "a whole number", float: "a number", str: "text"}[t]
-                for t in allowed
-                if t is not type(None)
-            )
-            raise UsageError(
-                f"{option_name(f.name)} must be {kinds}, got {value!r} ({type(value).__name__})"
-            )
-
-
 def _train_rules(c: TrainConfig) -> list[tuple[bool, str]]:
     return [
         (c.epochs >= 1, f"--epochs must be >= 1, got {c.epochs}"),
@@ -392,7 +354,7 @@ def validate(options: "TrainConfig | RunFlags") -> None:
     """Raise :class:`UsageError` (one line, naming the option) for a value of the wrong type or
     one that cannot work, before any work is done. Both dataclasses call it when built, however
     they are built: the command line, the demo, a notebook, ``dataclasses.replace``, a resume."""
-    _check_types(options)
+    check_types(options)
     rules = _train_rules(options) if isinstance(options, TrainConfig) else _flag_rules(options)
     for ok, message in rules:
         if not ok:
