@@ -16,6 +16,16 @@ from trainer.learning.rejection_rule import Rule, fit_rule
 
 
 @dataclass(frozen=True)
+class Settings:
+    """What the recipe takes from the run's config."""
+
+    c: float  # --head-c
+    balance: str  # the resolved --balance
+    accept_rate: float
+    seed: int
+
+
+@dataclass(frozen=True)
 class Recipe:
     head: Head  # the classes' head: served logits
     rule: Rule  # "none of these"
@@ -34,21 +44,19 @@ def fit_recipe(
     labels: np.ndarray,
     groups: np.ndarray,
     classes: int,
-    *,
-    c: float,
-    balance: str,
-    accept_rate: float,
-    seed: int,
+    settings: Settings,
 ) -> Recipe:
     """The classes' head on the in-class photos; with negatives among the images, a background
     head on all of them; the rule set on the out-of-fold scores of both."""
-    splits: Folds = folds(labels, groups, seed)
+    c, balance = settings.c, settings.balance
+    splits: Folds = folds(labels, groups, settings.seed)
     inside = labels < classes
     head, oof = fit_head(rows, labels, served, splits, classes, classes, c, balance, inside)
     background = None
     if not inside.all():
         background = fit_head(rows, labels, served, splits, classes + 1, classes, c, balance)
-    rule, known = fit_rule(served, labels, oof.argmax(1), splits, classes, accept_rate, background)
+    accept = settings.accept_rate
+    rule, known = fit_rule(served, labels, oof.argmax(1), splits, classes, accept, background)
     return Recipe(head, rule, oof, known)
 
 
@@ -69,19 +77,13 @@ def cross_validate(
     labels: np.ndarray,
     groups: np.ndarray,
     classes: int,
-    *,
-    c: float,
-    balance: str,
-    accept_rate: float,
-    seed: int,
+    settings: Settings,
 ) -> Estimate:
     predicted, known = np.zeros(len(labels), np.int64), np.zeros(len(labels))
-    outer = folds(labels, groups, seed + 1)  # not the folds the recipe makes its choices on
+    outer = folds(labels, groups, settings.seed + 1)  # not the folds the recipe chooses on
     for train, test in outer:
-        recipe = fit_recipe(
-            rows[:, train], served[train], labels[train], groups[train], classes,
-            c=c, balance=balance, accept_rate=accept_rate, seed=seed,
-        )  # fmt: skip
+        part = (rows[:, train], served[train], labels[train], groups[train])
+        recipe = fit_recipe(*part, classes, settings)
         logits, known[test] = recipe.predict(served[test])
         predicted[test] = logits.argmax(1)
     return Estimate(labels, predicted, known, len(outer))

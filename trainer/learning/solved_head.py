@@ -33,7 +33,7 @@ from trainer.data.images import (
 from trainer.learning.checkpoint import BEST, LAST, Checkpoint, save_checkpoint
 from trainer.learning.config import TrainConfig
 from trainer.learning.engine import Engine, epoch_seed, extract_features, make_loader
-from trainer.learning.recipe import Estimate, Recipe, cross_validate, fit_recipe
+from trainer.learning.recipe import Estimate, Recipe, Settings, cross_validate, fit_recipe
 from trainer.learning.rejection_rule import per_class_rejected
 from trainer.learning.run import Run, val_scores, write_history
 from trainer.model.classifier import Classifier
@@ -229,19 +229,14 @@ class SolvedHead(Run):
         )  # the mirror is served, not learnt
         labels = np.array([y for _, y in items], dtype=np.int64)
         groups = np.array([self.groups[Path(p)] for p, _ in items], dtype=np.int64)
-        settings = {
-            "c": c.head_c,
-            "balance": self.balance,
-            "accept_rate": c.accept_rate,
-            "seed": c.seed,
-        }
+        settings = Settings(c.head_c, self.balance, c.accept_rate, c.seed)
         start = time.perf_counter()
-        recipe = fit_recipe(rows, served, labels, groups, k, **settings)
+        recipe = fit_recipe(rows, served, labels, groups, k, settings)
         self.timings["head_seconds"] = time.perf_counter() - start
         estimate = None
         if not self.manifest.split("test"):  # no test split: the recipe cross-validated whole
             start = time.perf_counter()
-            estimate = cross_validate(rows, served, labels, groups, k, **settings)
+            estimate = cross_validate(rows, served, labels, groups, k, settings)
             self.timings["estimate_seconds"] = time.perf_counter() - start
         self._set_model(recipe)
         self.best = self._checkpoint(recipe, estimate, labels, items)
