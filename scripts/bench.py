@@ -67,9 +67,12 @@ class Counts:
     rounds: int = 5  # warm requests come in this many rounds, every side in turn
     # Beside the fp32 x86_64 bundle every section uses; --quick builds only that one.
     more_bundles: tuple[str, ...] = ("int8-x86_64", "fp32-arm64", "int8-arm64")
+    # The model-only grid: batch sizes and thread counts, each side.
+    batches: tuple[int, ...] = (1, 8)
+    threads: tuple[int, ...] = (1, 2)
 
 
-QUICK = Counts(1, 3, 1, 2, 10, 2, 4, 1, 2, 1, more_bundles=())
+QUICK = Counts(1, 3, 1, 2, 10, 2, 4, 1, 2, 1, more_bundles=(), batches=(1,), threads=(1,))
 
 
 @dataclass
@@ -355,7 +358,8 @@ def warm_request(inputs: Inputs) -> Section:
 
 def model_only(inputs: Inputs) -> Section:
     c, s = inputs.counts, Section("model only")
-    grid = {"batches": [1, 8], "threads": [1, 2], "repeats": c.model_repeats, "warmup": 2}
+    grid = {"batches": list(c.batches), "threads": list(c.threads), "repeats": c.model_repeats,
+            "warmup": 2}  # fmt: skip
     paths = {p: str(inputs.models[p]) for p in ("fp32", "int8")}
     cells = ours(inputs, "fp32", {"model_only": {"paths": paths, **grid}})["model_only"]
     cells += torch_side(inputs, "model_only", **grid)

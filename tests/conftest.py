@@ -7,6 +7,7 @@ import pytest
 
 from tests.imagegen import encode, synthetic_rgb
 from tests.model_support import DETAILS, REJECT_ALL, tiny_model, with_rejection
+from tests.robust_support import FIGURES
 
 
 @pytest.fixture(scope="session")
@@ -112,3 +113,19 @@ def random_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tests.trainer_support import save_random_backbone
 
     return save_random_backbone(tmp_path_factory.mktemp("weights") / "random.pth")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The robustness tests' figures (cases, statuses, timings, memory), whichever worker ran them."""
+    lines = [
+        value
+        for outcome in ("passed", "failed")
+        for report in terminalreporter.stats.get(outcome, [])
+        if report.when == "call"
+        for key, value in report.user_properties
+        if key == FIGURES
+    ]
+    if lines:
+        terminalreporter.section("robustness figures")
+        for line in lines:
+            terminalreporter.write_line(f"[robustness] {line}")

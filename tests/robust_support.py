@@ -260,6 +260,9 @@ def _status_kib(field: str) -> int:
     return int(match.group(1))
 
 
+FIGURES = "robustness"
+
+
 def rss_kib() -> int:
     """This process's resident set size now (Linux)."""
     return _status_kib("VmRSS")
@@ -275,11 +278,6 @@ def peak_rss_kib() -> int:
 
 
 def report(request: pytest.FixtureRequest, line: str) -> None:
-    """Figures for people reading the run, written to the terminal past pytest's capture."""
-    plugins = request.config.pluginmanager
-    capture, terminal = plugins.getplugin("capturemanager"), plugins.getplugin("terminalreporter")
-    if capture is None or terminal is None:
-        return
-    with capture.global_and_fixture_disabled():
-        terminal.ensure_newline()
-        terminal.write_line(f"[robustness] {line}")
+    """Figures for people reading the run: printed in the summary at the end of the session
+    (``conftest.pytest_terminal_summary``), from every worker when pytest-xdist runs the suite."""
+    request.node.user_properties.append((FIGURES, line))
