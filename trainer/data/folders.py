@@ -136,5 +136,3 @@ def collect_negatives(folder: Path) -> list[Path]:
     if not files:
         raise UsageError(f"--negatives {folder} holds no files")
     return files
-
-

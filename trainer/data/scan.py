@@ -19,8 +19,8 @@ from tqdm import tqdm
 
 from shared.decode import DecodeError, decode
 from trainer.common.files import atomic_write_text
-from trainer.data.dedup import ImageHash, hash_image
 from trainer.common.progress import hidden
+from trainer.data.dedup import ImageHash, hash_image
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shared.cli import UsageError
-from trainer.data.folders import discover, negative_candidates
-from trainer.data.scan import Candidate, Scanned, Skipped, scan
 from trainer.data.dedup import MAX_DISTANCE, group_near_duplicates
+from trainer.data.folders import discover, negative_candidates
 from trainer.data.manifest import SPLITS, Item, Manifest
+from trainer.data.scan import Scanned, Skipped, scan
 
 
 @dataclass(frozen=True)
