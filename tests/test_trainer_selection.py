@@ -113,7 +113,15 @@ def test_a_rare_class_is_still_predicted_with_default_balancing(tiny, tmp_path: 
     _fit(data, "--run-dir", run_dir, "--no-int8", *tiny)
     config = json.loads((run_dir / "config.json").read_text())
     assert config["balance"] == "auto"  # the default: the solved head's logit adjustment
-    assert "balance auto: logit adjustment" in (run_dir / "report.md").read_text()
+    report = (run_dir / "report.md").read_text()
+    assert "balance auto: logit adjustment" in report
+    # 6 photos of the rarest class: no test split; the recipe cross-validated is the estimate,
+    # with its confusion matrix of answers beside the report.
+    estimate = json.loads((run_dir / "metrics.json").read_text())["estimate"]
+    assert estimate["method"] == "cross-validation" and estimate["n"] == 66
+    assert (run_dir / "confusion_matrix.png").read_bytes()[:4] == b"\x89PNG"
+    assert "![confusion](confusion_matrix.png)" in report
+    assert "nearest training photo of the predicted class" in report
     out = tmp_path / "eval"
     argv = [str(run_dir), str(holdout), "--out", str(out), "--no-progress"]
     assert run_cli(evaluate_main, argv, prog="trainer.evaluate") == 0

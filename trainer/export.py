@@ -189,7 +189,9 @@ def _document(
     )
     estimate = {"method": "test", **test} if test else None
     if estimate is None and ckpt.estimate is not None:
-        estimate = {"method": "cross-validation", **cross_validated(ckpt.estimate, ckpt.labels)}
+        confusion = run_dir / run_report.CV_CONFUSION
+        figures = cross_validated(ckpt.estimate, ckpt.labels, confusion)
+        estimate = {"method": "cross-validation", **figures}
     metrics = {
         "served": built.served,
         "estimate": estimate,

@@ -48,6 +48,7 @@ TIMING = "timing.json"
 REPORT = "report.md"
 CARD_FILE = "model_card.md"
 TEST_DIR = "test"
+CV_CONFUSION = "confusion_matrix.png"  # of the cross-validated estimate, when no test split
 SAMPLE_GRID = 18
 
 
@@ -131,6 +132,11 @@ def _result(metrics: Mapping[str, Any] | None, manifest: Manifest) -> list[str]:
         return ["Not exported yet (`--no-export`): nothing has been estimated.", ""]
     lines = [f"The served model ({metrics['served']}):", ""]
     lines += estimate_section(estimate, manifest.labels) if estimate else [NO_TEST, ""]
+    if estimate and estimate.get("method") == "cross-validation":
+        lines += [
+            f"Confusion matrix of the cross-validated answers: ![confusion]({CV_CONFUSION})",
+            "",
+        ]
     if test:
         lines += [
             f"Confusion matrix: ![confusion]({TEST_DIR}/confusion_matrix.png); misclassified "

@@ -241,7 +241,15 @@ def open_set_section(metrics: Mapping[str, Any]) -> list[str]:
             lines += ["", f"| negatives, by kind ({estimated}) | images | answered unknown |"]
             lines += ["| --- | ---: | ---: |"]
             lines += [f"| {k} | {v['n']} | {v['rejected']:.1%} |" for k, v in sorted(kinds.items())]
-    if not val["negatives"]:
+    if not val["negatives"] and rule["method"] == "nearest_photo":
+        lines += [
+            "",
+            "Trained without negatives: the score is the similarity to the nearest training "
+            "photo of the predicted class, which rejects kinds unlike every class but not the "
+            "ones that look like them (an airliner, an empty sky). `--negatives DIR` (photos of "
+            "none of the classes) adds a background head for those.",
+        ]
+    elif not val["negatives"]:
         lines += [
             "",
             "Trained without negatives: the score is the top class probability, which tells "
