@@ -404,6 +404,7 @@ def training(inputs: Inputs) -> Section:
     from trainer import fit
     from trainer.data.synthetic import generate
     from trainer.evaluation.run_report import TIMING
+    from trainer.learning.config import TrainConfig
     from trainer.learning.run import HISTORY_JSON
     from trainer.model.classifier import build_model
 
@@ -426,7 +427,8 @@ def training(inputs: Inputs) -> Section:
         runs[regime] = {"history": json.loads((run_dir / HISTORY_JSON).read_text()),
                        "timings": json.loads(timing.read_text()) if timing.is_file() else {}}  # fmt: skip
     threads = torch.get_num_threads()  # the trainer's choice, kept for the backbone alone
-    model, x = build_model("mobilenet_v2", 4, weights="none").eval(), torch.randn(32, 3, 224, 224)
+    crop = TrainConfig().crop  # the input the trainer's runs above used
+    model, x = build_model("mobilenet_v2", 4, weights="none").eval(), torch.randn(32, 3, crop, crop)
     times = []
     with torch.no_grad():
         for _ in range(4):  # the first is a warm-up
@@ -451,7 +453,8 @@ def training(inputs: Inputs) -> Section:
     s.details = {"runs": runs, "torch_threads": threads, "backbone_alone_images_per_s": alone}
     s.notes.append(f"python -m trainer.fit --weights RANDOM.pth, {c.train_per_class} synthetic 256px "
                    f"JPEGs per class, {c.epochs} epoch(s), batch 32, {threads} torch thread(s) "
-                   "(the trainer's choice); epochs: medians over the epochs after the first")  # fmt: skip
+                   f"(the trainer's choice), {crop} px input on both sides; epochs: medians over the epochs "
+                   "after the first")  # fmt: skip
     return s
 
 
