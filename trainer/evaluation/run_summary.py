@@ -137,11 +137,15 @@ def balance_line(counts: Mapping[str, int], requested: str, resolved: str) -> st
 
 
 def describe(config: TrainConfig, device: torch.device) -> str:
+    blocks = (
+        "whole backbone"
+        if config.unfreeze_last < 0
+        else f"last {config.unfreeze_last} backbone blocks"
+    )
     trainable = (
         "backbone frozen, only the head trains"
         if config.frozen
-        else f"last {'all' if config.unfreeze_last < 0 else config.unfreeze_last} backbone blocks "
-        f"fine-tuned (lr x{config.backbone_lr_scale:g})"
+        else f"{blocks} fine-tuned (lr x{config.backbone_lr_scale:g})"
     )
     if config.regime_name == SOLVED_HEAD:
         views = f" + {config.views} augmented views" if config.views else ""
@@ -156,8 +160,9 @@ def describe(config: TrainConfig, device: torch.device) -> str:
             f"{config.scheduler}, weight decay {config.weight_decay:g}, {config.epochs} epochs, "
             f"best on val {config.select}"
         )
+    weights = "random init" if config.weights == "none" else f"{config.weights} weights"
     return (
-        f"{config.arch} ({config.weights} weights), {trainable}; input "
+        f"{config.arch} ({weights}), {trainable}; input "
         f"{config.resize}->{config.crop}; {config.regime_name}: {recipe}; device {device}"
     )
 
