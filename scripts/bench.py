@@ -70,9 +70,22 @@ class Counts:
     # The model-only grid: batch sizes and thread counts, each side.
     batches: tuple[int, ...] = (1, 8)
     threads: tuple[int, ...] = (1, 2)
+    # The served input (resize, crop); None: the trainer's default, what users serve.
+    input_size: tuple[int, int] | None = None
+
+    def config(self) -> Any:
+        """The trainer's default config at this bench's input size."""
+        from trainer.learning.config import TrainConfig
+
+        config = TrainConfig()
+        if self.input_size is None:
+            return config
+        return replace(config, resize=self.input_size[0], crop=self.input_size[1])
 
 
-QUICK = Counts(1, 3, 1, 2, 10, 2, 4, 1, 2, 1, more_bundles=(), batches=(1,), threads=(1,))
+# A smoke test's counts: every code path at sizes that take seconds.
+QUICK = Counts(1, 3, 1, 2, 10, 2, 4, 1, 2, 1, more_bundles=(), batches=(1,), threads=(1,),
+               input_size=(72, 64))  # fmt: skip
 
 
 @dataclass
@@ -143,7 +156,7 @@ def photo_jpeg(width: int, height: int) -> bytes:
     return buffer.getvalue()
 
 
-def make_models(folder: Path, calibration: int) -> dict[str, Path]:
+def make_models(folder: Path, counts: Counts) -> dict[str, Path]:
     """Random-weight MobileNetV2s (seed 0; speed does not depend on the weights) exported by the
     project's own exporter as ``trainer.fit`` exports its default recipe (its input size, image and
     mirror averaged, the nearest-photo "unknown" rule inside): ``fp32``, ``int8`` (the project's
@@ -159,11 +172,10 @@ def make_models(folder: Path, calibration: int) -> dict[str, Path]:
     from trainer.exporting.graph import save_onnx, to_onnx_model
     from trainer.exporting.parity import PreparedImages
     from trainer.exporting.quantize import quantize_int8
-    from trainer.learning.config import TrainConfig
     from trainer.model.classifier import build_model
 
     folder.mkdir(parents=True)
-    config, k = TrainConfig(), len(DEFAULT_LABELS)
+    config, k, calibration = counts.config(), len(DEFAULT_LABELS), counts.calibration
     contract = ModelContract(DEFAULT_LABELS, config.spec, {"model_version": "bench-random"})
 
     def model(rule: bool, background: bool) -> Any:
@@ -218,7 +230,7 @@ def prepare(work: Path, counts: Counts, names: list[str]) -> Inputs:
         images[name] = work / f"{name}.jpg"
         images[name].write_bytes(data)
         events[name] = proxy_event("POST", "/classify", data, {"Content-Type": "image/jpeg"})
-    inputs = Inputs(work, counts, make_models(work / "models", counts.calibration), images, events)
+    inputs = Inputs(work, counts, make_models(work / "models", counts), images, events)
     if set(names) - {"training"}:
         inputs.bundles["fp32-x86_64"] = build_bundle(inputs, "fp32", "x86_64")
         for precision in ("fp32", "int8", "openset", "closed"):
@@ -404,7 +416,6 @@ def training(inputs: Inputs) -> Section:
     from trainer import fit
     from trainer.data.synthetic import generate
     from trainer.evaluation.run_report import TIMING
-    from trainer.learning.config import TrainConfig
     from trainer.learning.run import HISTORY_JSON
     from trainer.model.classifier import build_model
 
@@ -420,6 +431,8 @@ def training(inputs: Inputs) -> Section:
         argv = [str(data), "--run-dir", str(run_dir), "--weights", str(weights), "--epochs",
                 str(c.epochs), "--batch-size", "32", "--weight-decay", "0.01", "--seed", "0",
                 "--no-export", "--no-progress", "--no-int8", "--regime", regime]  # fmt: skip
+        if c.input_size is not None:
+            argv += ["--resize", str(c.input_size[0]), "--crop", str(c.input_size[1])]
         with contextlib.redirect_stdout(sys.stderr):  # the trainer's log is not the table
             if fit.main(argv) != 0:
                 raise RuntimeError(f"python -m trainer.fit {' '.join(argv)} failed")
@@ -427,7 +440,7 @@ def training(inputs: Inputs) -> Section:
         runs[regime] = {"history": json.loads((run_dir / HISTORY_JSON).read_text()),
                        "timings": json.loads(timing.read_text()) if timing.is_file() else {}}  # fmt: skip
     threads = torch.get_num_threads()  # the trainer's choice, kept for the backbone alone
-    crop = TrainConfig().crop  # the input the trainer's runs above used
+    crop = c.config().crop  # the input the trainer's runs above used
     model, x = build_model("mobilenet_v2", 4, weights="none").eval(), torch.randn(32, 3, crop, crop)
     times = []
     with torch.no_grad():
