@@ -29,13 +29,16 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from statistics import median as p50
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bundler.isolated import run_json
 from bundler.probe import PROBE, proxy_event
 from bundler.runtime import deploy_interpreter, deploy_target
 from bundler.sizes import MAX_UNZIPPED, MAX_ZIPPED, TARGET_ZIPPED, model_zipped, with_trained_model
 from shared.paths import APP_DIR, REPO
+
+if TYPE_CHECKING:  # the trainer (torch) loads only when a section needs it
+    from trainer.learning.config import TrainConfig
 
 TORCH_SIDE = REPO / "scripts" / "benchlib" / "torch_side.py"
 MIB = 1024**2
@@ -73,7 +76,7 @@ class Counts:
     # The served input (resize, crop); None: the trainer's default, what users serve.
     input_size: tuple[int, int] | None = None
 
-    def config(self) -> Any:
+    def config(self) -> "TrainConfig":
         """The trainer's default config at this bench's input size."""
         from trainer.learning.config import TrainConfig
 

@@ -189,8 +189,7 @@ def _document(
     )
     estimate = {"method": "test", **test} if test else None
     if estimate is None and ckpt.estimate is not None:
-        confusion = run_dir / run_report.CV_CONFUSION
-        figures = cross_validated(ckpt.estimate, ckpt.labels, confusion)
+        figures = cross_validated(ckpt.estimate, ckpt.labels, run_dir)
         estimate = {"method": "cross-validation", **figures}
     metrics = {
         "served": built.served,

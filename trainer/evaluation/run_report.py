@@ -15,6 +15,7 @@ from trainer.common.files import atomic_write_text
 from trainer.data.images import ImageDataset, denormalize, train_transform
 from trainer.data.manifest import FILENAME as SPLIT_FILE
 from trainer.data.manifest import Manifest
+from trainer.evaluation.evaluation_report import CONFUSION_PNG
 from trainer.evaluation.plots import (
     class_counts_png,
     curves_png,
@@ -48,7 +49,6 @@ TIMING = "timing.json"
 REPORT = "report.md"
 CARD_FILE = "model_card.md"
 TEST_DIR = "test"
-CV_CONFUSION = "confusion_matrix.png"  # of the cross-validated estimate, when no test split
 SAMPLE_GRID = 18
 
 
@@ -134,12 +134,12 @@ def _result(metrics: Mapping[str, Any] | None, manifest: Manifest) -> list[str]:
     lines += estimate_section(estimate, manifest.labels) if estimate else [NO_TEST, ""]
     if estimate and estimate.get("method") == "cross-validation":
         lines += [
-            f"Confusion matrix of the cross-validated answers: ![confusion]({CV_CONFUSION})",
+            f"Confusion matrix of the cross-validated answers: ![confusion]({CONFUSION_PNG})",
             "",
         ]
     if test:
         lines += [
-            f"Confusion matrix: ![confusion]({TEST_DIR}/confusion_matrix.png); misclassified "
+            f"Confusion matrix: ![confusion]({TEST_DIR}/{CONFUSION_PNG}); misclassified "
             f"test images per class: `{TEST_DIR}/misclassified_<class>.png`; calibration "
             f"(temperature {metrics['temperature']:.3f}, {metrics['temperature_source']}; ECE "
             f"{test['ece_before_temperature']:.3f} -> {test['ece']:.3f}): "

@@ -208,6 +208,17 @@ def estimate_section(test: Mapping[str, Any], labels: Sequence[str]) -> list[str
     return lines
 
 
+WITHOUT_NEGATIVES = {
+    "nearest_photo": "Trained without negatives: the score is the similarity to the nearest "
+    "training photo of the predicted class, which rejects kinds unlike every class but not the "
+    "ones that look like them (an airliner, an empty sky). `--negatives DIR` (photos of none of "
+    "the classes) adds a background head for those.",
+    "max_probability": "Trained without negatives: the score is the top class probability, which "
+    "tells other things apart poorly. `--negatives DIR` (photos of none of the classes) teaches "
+    "the model what to reject.",
+}
+
+
 def open_set_section(metrics: Mapping[str, Any]) -> list[str]:
     """How the served model answers "none of these": the rule, then val and test figures."""
     rule, test = metrics["rejection"], estimate_of(metrics)
@@ -246,21 +257,8 @@ def open_set_section(metrics: Mapping[str, Any]) -> list[str]:
             lines += ["", f"| negatives, by kind ({estimated}) | images | answered unknown |"]
             lines += ["| --- | ---: | ---: |"]
             lines += [f"| {k} | {v['n']} | {v['rejected']:.1%} |" for k, v in sorted(kinds.items())]
-    if not val["negatives"] and rule["method"] == "nearest_photo":
-        lines += [
-            "",
-            "Trained without negatives: the score is the similarity to the nearest training "
-            "photo of the predicted class, which rejects kinds unlike every class but not the "
-            "ones that look like them (an airliner, an empty sky). `--negatives DIR` (photos of "
-            "none of the classes) adds a background head for those.",
-        ]
-    elif not val["negatives"]:
-        lines += [
-            "",
-            "Trained without negatives: the score is the top class probability, which tells "
-            "other things apart poorly. `--negatives DIR` (photos of none of the classes) "
-            "teaches the model what to reject.",
-        ]
+    if not val["negatives"]:
+        lines += ["", WITHOUT_NEGATIVES.get(rule["method"], WITHOUT_NEGATIVES["max_probability"])]
     return [*lines, ""]
 
 

@@ -11,7 +11,7 @@ import numpy as np
 from shared.predictor import Predictor
 from trainer.data.manifest import Manifest
 from trainer.evaluation.calibration import expected_calibration_error
-from trainer.evaluation.evaluation_report import write_evaluation
+from trainer.evaluation.evaluation_report import CONFUSION_PNG, write_evaluation
 from trainer.evaluation.metrics import UNKNOWN_COLUMN, served_answer, summarize
 from trainer.evaluation.plots import confusion_png
 from trainer.evaluation.scoring import evaluate_items, score_files
@@ -67,11 +67,11 @@ def score_test_split(
 
 
 def cross_validated(
-    estimate: dict[str, Any], labels: tuple[str, ...], confusion: Path
+    estimate: dict[str, Any], labels: tuple[str, ...], out_dir: Path
 ) -> dict[str, Any]:
     """The run's estimate without a test split: the solved head's recipe cross-validated whole
     (``trainer.learning.recipe.cross_validate``), in the test figures' form, its confusion matrix
-    of answers ("unknown" a column) drawn to ``confusion``. It estimates the fp32 model on cached
+    of answers ("unknown" a column) drawn into ``out_dir``. It estimates the fp32 model on cached
     features; the export's gates tie the served file to it."""
     k = len(labels)
     truth = np.asarray(estimate["labels"], np.int64)
@@ -81,7 +81,8 @@ def cross_validated(
     summary = summarize(truth[inside], predicted[inside], labels)
     served = served_answer(truth[inside], predicted[inside], known[inside] >= 0, k)
     title = f"cross-validation, {estimate['folds']} folds: answers"
-    confusion_png(confusion, served.confusion, labels, title, [*labels, UNKNOWN_COLUMN])
+    columns = [*labels, UNKNOWN_COLUMN]
+    confusion_png(out_dir / CONFUSION_PNG, served.confusion, labels, title, columns)
     kinds = np.asarray(estimate["negative_kinds"], dtype=object)
     negatives = known[~inside]
     open_set = separation(known[inside], negatives, 0.0).to_dict()
